@@ -1,0 +1,58 @@
+"""Berg–Dickhaut–McCabe (1995) investment-game arithmetic, one implementation for both apps.
+
+The sender (trustor / selector) keeps ``endowment - sent``; ``sent`` is multiplied and the
+receiver (trustee / candidate) returns an integer between 0 and the multiplied amount.
+"""
+from dataclasses import dataclass
+
+
+class InvalidAmount(ValueError):
+    """An amount outside the game's rules; the message says which rule and the allowed range."""
+
+
+@dataclass(frozen=True)
+class TrustOutcome:
+    sent: int
+    received: int  # sent × multiplier, what the receiver gets
+    returned: int
+    sender_payoff: int  # endowment − sent + returned
+    receiver_payoff: int  # received − returned (any base pay is added by the caller)
+
+
+def _require_int(name: str, value) -> int:
+    # bool is an int subclass; True as "1 point" would hide a form bug
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidAmount(f'{name} must be a whole number of points, got {value!r}')
+    return value
+
+
+def validate_sent(sent, endowment: int) -> int:
+    sent = _require_int('amount sent', sent)
+    if not 0 <= sent <= endowment:
+        raise InvalidAmount(f'amount sent must be between 0 and {endowment}, got {sent}')
+    return sent
+
+
+def validate_return(returned, received: int) -> int:
+    returned = _require_int('amount returned', returned)
+    if not 0 <= returned <= received:
+        raise InvalidAmount(f'amount returned must be between 0 and {received}, got {returned}')
+    return returned
+
+
+def trust_outcome(endowment: int, sent: int, multiplier: int, returned: int) -> TrustOutcome:
+    """Payoffs of one sender–receiver interaction; raises InvalidAmount on any out-of-rule amount."""
+    _require_int('endowment', endowment)
+    _require_int('multiplier', multiplier)
+    if endowment < 0 or multiplier < 1:
+        raise InvalidAmount(f'endowment must be >= 0 and multiplier >= 1, got {endowment}, {multiplier}')
+    sent = validate_sent(sent, endowment)
+    received = sent * multiplier
+    returned = validate_return(returned, received)
+    return TrustOutcome(
+        sent=sent,
+        received=received,
+        returned=returned,
+        sender_payoff=endowment - sent + returned,
+        receiver_payoff=received - returned,
+    )

@@ -1,0 +1,178 @@
+"""oTree 6 project settings: session configs for the human–AI partner-selection platform.
+
+Every treatment parameter is a session-config field (documented in README.md, "Configuration").
+Secrets come from the environment only; see `warn_about_missing_secrets`.
+"""
+import os
+import sys
+import warnings
+from os import environ
+
+# Shared by every session config; a config overrides only what differs.
+SESSION_CONFIG_DEFAULTS = dict(
+    real_world_currency_per_point=0.05,
+    participation_fee=2.00,
+    doc="",
+    # --- the game (both apps) ---
+    num_rounds=10,
+    endowment=10,
+    multiplier=3,
+    identity='disclosed',  # disclosed | hidden | false_label
+    # --- trust_game: the assigned-partner baseline ---
+    partner='human',  # human | ai
+    rematch=False,  # re-match trustors with trustees every round
+    # --- partner_selection: the mini-society ---
+    num_selectors=3,
+    num_human_candidates=2,
+    num_ai_candidates=2,
+    selector_chooses_amount=False,
+    candidate_base_pay=0,
+    max_message_length=200,
+    persistent_candidate_labels=False,
+    elicit_beliefs=False,
+    belief_bonus=1,
+    show_history=True,
+    treatments='',  # e.g. 'hidden,disclosed' assigns treatments to groups in rotation
+    grouping='lab',  # lab (groups from the session's participants) | arrival (online)
+    arrival_max_wait_seconds=300,  # 0 = wait forever (bot tests)
+    comprehension_max_attempts=3,
+    # --- timing ---
+    page_timeout_seconds=120,  # every decision page; 0 = no timeout
+    info_page_timeout_seconds=300,  # instructions, feedback, payment
+    min_reveal_delay_seconds=0,  # same delay for AI and human messages/returns
+    dropout_after_timeouts=2,  # a human candidate timing out this often in a row is dropped
+    # --- AI partners (ai_partners/) ---
+    ai_policy='scripted',  # scripted | llm
+    ai_preset='prosocial_ai',  # scripted preset; also the fallback for llm
+    ai_seed=12345,
+    llm_base_url='http://127.0.0.1:8080/v1',
+    llm_model='gpt-4o-mini',
+    llm_api_key_env='OPENAI_API_KEY',  # name of the environment variable, never the key
+    llm_temperature=0.7,
+    llm_seed=0,
+    llm_max_tokens=200,
+    llm_timeout_seconds=20,
+    llm_persona='',
+    ai_collect_deadline_seconds=30,
+    # --- online recruitment ---
+    prolific_completion_url='',
+)
+
+_TRUST = dict(app_sequence=['trust_game'], num_demo_participants=4)
+_PS = dict(app_sequence=['partner_selection'], num_demo_participants=5)
+
+SESSION_CONFIGS = [
+    dict(
+        name='trust_human',
+        display_name='Trust game: human trustee (assigned partner)',
+        partner='human',
+        identity='disclosed',
+        **_TRUST,
+    ),
+    dict(
+        name='trust_ai_disclosed',
+        display_name='Trust game: AI trustee, disclosed',
+        partner='ai',
+        identity='disclosed',
+        **_TRUST,
+    ),
+    dict(
+        name='trust_ai_hidden',
+        display_name='Trust game: AI trustee, hidden',
+        partner='ai',
+        identity='hidden',
+        **_TRUST,
+    ),
+    dict(
+        name='trust_ai_false_label',
+        display_name='Trust game: AI trustee labelled human',
+        partner='ai',
+        identity='false_label',
+        **_TRUST,
+    ),
+    dict(
+        name='ps_disclosed',
+        display_name='Partner selection: identity disclosed',
+        identity='disclosed',
+        **_PS,
+    ),
+    dict(
+        name='ps_hidden',
+        display_name='Partner selection: identity hidden (with beliefs)',
+        identity='hidden',
+        elicit_beliefs=True,
+        **_PS,
+    ),
+    dict(
+        name='ps_false_label',
+        display_name='Partner selection: false labels',
+        identity='false_label',
+        elicit_beliefs=True,
+        **_PS,
+    ),
+    dict(
+        name='ps_balanced',
+        display_name='Partner selection: hidden/disclosed/false_label balanced over groups',
+        treatments='hidden,disclosed,false_label',
+        elicit_beliefs=True,
+        app_sequence=['partner_selection'],
+        num_demo_participants=15,
+    ),
+]
+
+PARTICIPANT_FIELDS = []
+SESSION_FIELDS = []
+
+LANGUAGE_CODE = 'en'
+REAL_WORLD_CURRENCY_CODE = 'USD'
+USE_POINTS = True
+POINTS_CUSTOM_NAME = 'points'
+
+ROOMS = [
+    dict(
+        name='lab',
+        display_name='Lab (participant labels from _rooms/lab.txt)',
+        participant_label_file='_rooms/lab.txt',
+    ),
+    dict(
+        name='online',
+        display_name='Online (Prolific: label from PROLIFIC_PID)',
+    ),
+]
+
+ADMIN_USERNAME = 'admin'
+ADMIN_PASSWORD = environ.get('OTREE_ADMIN_PASSWORD')
+# The development key only signs development sessions; production takes OTREE_SECRET_KEY.
+SECRET_KEY = environ.get('OTREE_SECRET_KEY') or 'development-only-not-secret'
+
+DEMO_PAGE_INTRO_HTML = """
+Human–AI partner-selection experiments. <code>trust_*</code>: assigned partner;
+<code>ps_*</code>: chosen partner in a mini-society of human and AI candidates.
+"""
+
+REQUIRED_PRODUCTION_ENV = ('OTREE_AUTH_LEVEL', 'OTREE_ADMIN_PASSWORD', 'OTREE_SECRET_KEY', 'OTREE_REST_KEY')
+
+
+def missing_production_secrets(env=environ) -> list:
+    """Names of the environment variables a real study needs but are unset (or AUTH_LEVEL not STUDY)."""
+    missing = [name for name in REQUIRED_PRODUCTION_ENV if not env.get(name)]
+    if env.get('OTREE_AUTH_LEVEL') and env.get('OTREE_AUTH_LEVEL') != 'STUDY':
+        missing.append('OTREE_AUTH_LEVEL=STUDY (is %s)' % env.get('OTREE_AUTH_LEVEL'))
+    return missing
+
+
+def warn_about_missing_secrets():
+    """Shout when a production server starts without its secrets: the admin and data would be open."""
+    is_production = 'prodserver' in ' '.join(sys.argv) or environ.get('OTREE_PRODUCTION') not in (None, '', '0')
+    missing = missing_production_secrets()
+    if is_production and missing:
+        message = (
+            '\n' + '!' * 78 + '\nSECURITY: production server started without ' + ', '.join(missing)
+            + '.\nThe admin pages, data export and REST API may be open to anyone. '
+            'See README, "Hosting a real study".\n' + '!' * 78
+        )
+        print(message, file=sys.stderr)
+        warnings.warn(message)
+
+
+warn_about_missing_secrets()
