@@ -39,7 +39,6 @@ SESSION_CONFIG_DEFAULTS = dict(
     # --- timing ---
     page_timeout_seconds=120,  # every decision page; 0 = no timeout
     info_page_timeout_seconds=300,  # instructions, feedback, payment
-    min_reveal_delay_seconds=0,  # same delay for AI and human messages/returns
     dropout_after_timeouts=2,  # a human candidate timing out this often in a row is dropped
     # --- AI partners (ai_partners/) ---
     ai_policy='scripted',  # scripted | llm
@@ -120,8 +119,9 @@ SESSION_CONFIGS = [
     ),
 ]
 
-PARTICIPANT_FIELDS = []
-SESSION_FIELDS = []
+# partner_selection keeps roles, treatment and exclusion/dropout state on the participant across rounds.
+PARTICIPANT_FIELDS = ['ps_role', 'candidate_id', 'treatment', 'excluded', 'dropped', 'timeout_streak', 'arrived_at']
+SESSION_FIELDS = ['ps_groups_formed']
 
 LANGUAGE_CODE = 'en'
 REAL_WORLD_CURRENCY_CODE = 'USD'

@@ -1,0 +1,214 @@
+import random
+
+from otree.api import Bot, Submission, SubmissionMustFail, expect
+from otree.database import db
+
+from . import *
+
+# Cases run the whole session once each (`otree test ps_disclosed` runs all three):
+# normal    – everybody answers; payoffs reconcile; badges match the treatment.
+# bad_input – every kind of invalid submission is rejected first, then valid ones go through.
+# timeouts  – pages time out: flagged, never counted as a decision; a candidate who times out twice
+#             in a row is dropped from later rounds; one selector fails the comprehension check.
+CASES = ['normal', 'bad_input', 'timeouts']
+
+MESSAGE = 'Hi selectors!\nI return half 🙂 <b>promise</b>'
+
+
+def expected_return(received: int) -> int:
+    """What a cooperative human-candidate bot returns."""
+    return received // 2
+
+
+def is_dropout_candidate(bot) -> bool:
+    return bot.case == 'timeouts' and bot.participant.candidate_id == 'H1'
+
+
+def is_failing_selector(bot) -> bool:
+    # the last selector of a full group fails the comprehension check in the timeouts case
+    config = bot.session.config
+    return bot.case == 'timeouts' and bot.player.id_in_group == config['num_selectors'] > 1
+
+
+class PlayerBot(Bot):
+    cases = CASES
+
+    @property
+    def player(self):
+        # The bot reads through its own long-lived DB session while pages are served in others;
+        # expire it so every read sees what the server committed (other players' decisions included).
+        db.expire_all()
+        return super().player
+
+    def play_round(self):
+        config = self.session.config
+        if self.round_number > config['num_rounds']:
+            return
+        if self.round_number == 1:
+            yield from self.intro()
+        pp = self.participant
+        if not pp.excluded:
+            if pp.ps_role == C.CANDIDATE_ROLE:
+                yield from self.write_message()
+            else:
+                yield from self.choose()
+            if is_active_candidate(self.player) and self.player.return_slots:
+                yield from self.return_points()
+            if not pp.dropped:
+                yield from self.check_feedback()
+        if is_last_round(self.player):
+            yield from self.finish()
+
+    def intro(self):
+        config = self.session.config
+        if self.case == 'bad_input':
+            # omitting the checkbox = not consenting (a bot posting False would count as checked)
+            yield SubmissionMustFail(Consent)
+        yield Consent, dict(consent=True)
+        yield Instructions
+        right = dict(comp_received=config['endowment'] * config['multiplier'], comp_payoff=comprehension_payoff(self.player))
+        if self.case == 'bad_input':
+            yield SubmissionMustFail(Comprehension, dict(comp_received='abc', comp_payoff=1))
+            yield SubmissionMustFail(Comprehension, dict(right, comp_received=right['comp_received'] + 1))
+            expect('Attempts left', 'in', self.html)
+        if is_failing_selector(self):
+            wrong = dict(right, comp_payoff=right['comp_payoff'] + 1)
+            for _ in range(config['comprehension_max_attempts'] - 1):
+                yield SubmissionMustFail(Comprehension, wrong)
+            yield Comprehension, wrong
+            expect(self.player.comprehension_failed, True)
+            expect(self.participant.excluded, True)
+            yield ComprehensionFailed
+            return
+        yield Comprehension, right
+        expect(self.participant.excluded, False)
+
+    def write_message(self):
+        if not is_active_candidate(self.player):
+            return
+        limit = self.session.config['max_message_length']
+        if self.case == 'bad_input':
+            yield SubmissionMustFail(WriteMessage, dict(message='x' * (limit + 1)))
+            expect(f'the limit is {limit}', 'in', self.html)
+            yield SubmissionMustFail(WriteMessage, dict(message='   '))
+        if is_dropout_candidate(self):
+            yield Submission(WriteMessage, timeout_happened=True, check_html=False)
+            expect(self.player.message_timed_out, True)
+            return
+        yield WriteMessage, dict(message=MESSAGE)
+
+    def choose(self):
+        player = self.player
+        config = self.session.config
+        ids = player.offered_candidate_ids.split(';')
+        labels = player.offered_display_labels.split(';')
+        kinds = [society.kind_of(cid) for cid in ids]
+        self.check_badges(kinds)
+        expect(self.html.count('name="choice"'), len(ids))
+        if self.case == 'bad_input':
+            yield SubmissionMustFail(Choose, {})
+            yield SubmissionMustFail(Choose, dict(choice='Q'))  # Q is never a card letter
+            if elicits_beliefs(player):
+                yield SubmissionMustFail(Choose, dict(choice=labels[0]))
+            if config['selector_chooses_amount']:
+                yield SubmissionMustFail(Choose, dict(choice=labels[0], amount=config['endowment'] + 1))
+        if self.case == 'timeouts' and self.round_number == 2:
+            yield Submission(Choose, timeout_happened=True, check_html=False)
+            expect(self.player.choice_timed_out, True)
+            expect(self.player.chosen_candidate_id, '')
+            return
+        rng = random.Random(f'{self.participant.code}-{self.round_number}')
+        pick = rng.randrange(len(ids))
+        data = dict(choice=labels[pick])
+        if config['selector_chooses_amount']:
+            data['amount'] = rng.randint(0, config['endowment'])
+        if elicits_beliefs(player):
+            for position, kind in enumerate(kinds, start=1):
+                data[f'belief_{position}'] = kind if position % 2 else rng.choice(['ai', 'human'])
+        yield Choose, data
+        expect(self.player.chosen_candidate_id, ids[pick])
+
+    def check_badges(self, kinds):
+        """The badge shown matches the treatment: truth, nothing, or swapped."""
+        html = self.html
+        n_ai, n_human = kinds.count('ai'), kinds.count('human')
+        treatment = self.player.treatment
+        if treatment == 'hidden':
+            expect('data-badge=', 'not in', html)
+        elif treatment == 'disclosed':
+            expect(html.count('data-badge="AI"'), n_ai)
+            expect(html.count('data-badge="Human"'), n_human)
+        else:
+            expect(html.count('data-badge="AI"'), n_human)
+            expect(html.count('data-badge="Human"'), n_ai)
+        # messages are shown escaped, never as live HTML
+        if MESSAGE in [c.message for c in round_candidates(self.group)]:
+            expect('&lt;b&gt;promise&lt;/b&gt;', 'in', html)
+            expect('<b>promise</b>', 'not in', html)
+
+    def return_points(self):
+        slots = return_slots(self.player)
+        received = {field: selector.amount_sent * self.session.config['multiplier'] for field, selector in slots}
+        if self.case == 'bad_input':
+            field = slots[0][0]
+            yield SubmissionMustFail(Return, {f: 0 for f in received} | {field: received[field] + 1})
+            yield SubmissionMustFail(Return, {f: 0 for f in received} | {field: -1})
+            yield SubmissionMustFail(Return, {f: 0 for f in received} | {field: 'abc'})
+        if self.case == 'timeouts' and self.round_number == 1:
+            yield Submission(Return, timeout_happened=True, check_html=False)
+            expect(self.player.candidate_return_timed_out, True)
+            return
+        if is_dropout_candidate(self):
+            yield Submission(Return, timeout_happened=True, check_html=False)
+            return
+        yield Return, {field: expected_return(value) for field, value in received.items()}
+
+    def check_feedback(self):
+        """Payoffs reconcile to the point for every participant, every round."""
+        config = self.session.config
+        player = self.player
+        if player.ps_role == C.SELECTOR_ROLE:
+            if player.choice_timed_out:
+                expect(player.payoff, config['endowment'] + player.belief_bonus)
+                expect('Time ran out', 'in', self.html)
+            else:
+                expect(player.amount_sent * config['multiplier'] >= player.amount_returned, True)
+                candidate = next(c for c in round_candidates(self.group) if c.candidate_id == player.chosen_candidate_id)
+                if candidate.kind == 'human':
+                    author = next(p for p in self.group.get_players() if p.candidate_id == candidate.candidate_id)
+                    if author.candidate_return_timed_out:
+                        expect(player.amount_returned, 0)
+                        expect(player.return_timed_out, True)
+                    else:
+                        expect(player.amount_returned, expected_return(player.amount_sent * config['multiplier']))
+                else:
+                    calls = [c for c in AICall.filter(group=self.group) if c.decision == 'return']
+                    expect(str(player.amount_returned) in [c.parsed_value for c in calls], True)
+                expect(
+                    player.payoff,
+                    config['endowment'] - player.amount_sent + player.amount_returned + player.belief_bonus,
+                )
+        else:
+            candidate = next(c for c in round_candidates(self.group) if c.candidate_id == player.candidate_id)
+            choosers = [p for p in self.group.get_players() if p.field_maybe_none('chosen_candidate_id') == player.candidate_id]
+            expect(candidate.times_chosen, len(choosers))
+            received = sum(p.amount_sent for p in choosers) * config['multiplier']
+            returned = sum(p.amount_returned for p in choosers)
+            expect(player.payoff, config['candidate_base_pay'] + received - returned)
+            expect(f'{len(choosers)} selector(s) chose you', 'in', self.html)
+        yield Feedback
+
+    def finish(self):
+        pp = self.participant
+        config = self.session.config
+        if pp.ps_role == C.CANDIDATE_ROLE and self.case == 'timeouts':
+            expect(pp.dropped, is_dropout_candidate(self))
+        # the debrief reveals who was an AI where the labels did not tell the truth
+        if self.player.treatment == 'hidden':
+            expect('identities were hidden', 'in', self.html)
+        elif self.player.treatment == 'false_label':
+            expect('labelled falsely', 'in', self.html)
+        yield Debrief
+        played = self.player.in_all_rounds()[: config['num_rounds']]
+        expect(pp.payoff, sum(p.payoff for p in played))
+        expect(str(pp.payoff_plus_participation_fee()), 'in', self.html)
