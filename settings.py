@@ -110,6 +110,15 @@ SESSION_CONFIGS = [
         **_PS,
     ),
     dict(
+        name='ps_online',
+        display_name='Partner selection online: groups form by arrival time (room "online")',
+        grouping='arrival',
+        arrival_max_wait_seconds=0,  # bots arrive together; real studies: see README
+        treatments='hidden,disclosed',
+        app_sequence=['partner_selection'],
+        num_demo_participants=10,
+    ),
+    dict(
         name='ps_balanced',
         display_name='Partner selection: hidden/disclosed/false_label balanced over groups',
         treatments='hidden,disclosed,false_label',

@@ -261,7 +261,7 @@ def group_by_arrival_time_method(subsession: Subsession, waiting_players):
 
 def set_up_arrived_group(group: Group):
     session = group.session
-    session.ps_groups_formed = (session.field_maybe_none('ps_groups_formed') or 0) + 1
+    session.ps_groups_formed = session.vars.get('ps_groups_formed', 0) + 1
     set_up_group(group, session.ps_groups_formed)
     for later in group.in_rounds(2, cfg(group)['num_rounds']) if cfg(group)['num_rounds'] > 1 else []:
         later.treatment = group.treatment
@@ -617,8 +617,9 @@ class ArrivalWaitPage(WaitPage):
     def is_displayed(player: Player):
         if player.round_number != 1 or cfg(player)['grouping'] != 'arrival':
             return False
-        if not player.participant.field_maybe_none('arrived_at'):
-            player.participant.arrived_at = time.time()
+        pp = player.participant
+        if not pp.vars.get('arrived_at'):
+            pp.arrived_at = time.time()
         return True
 
 
