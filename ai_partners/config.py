@@ -1,0 +1,114 @@
+"""The AI-partner part of an oTree session config, read once into a typed, validated object."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from urllib.parse import urlparse
+
+POLICY_NAMES = ('scripted', 'llm')
+
+# Defaults match settings.py SESSION_CONFIG_DEFAULTS; a config missing a key gets these.
+DEFAULTS = dict(
+    ai_policy='scripted',
+    ai_preset='prosocial_ai',
+    ai_seed=12345,
+    llm_base_url='http://127.0.0.1:8080/v1',
+    llm_model='gpt-4o-mini',
+    llm_api_key_env='OPENAI_API_KEY',
+    llm_temperature=0.7,
+    llm_seed=0,
+    llm_max_tokens=200,
+    llm_timeout_seconds=20.0,
+    llm_persona='',
+    max_message_length=200,
+)
+
+
+@dataclass(frozen=True)
+class PartnerSettings:
+    """The session-config fields an AI partner uses (see DEFAULTS for their defaults)."""
+
+    ai_policy: str
+    ai_preset: str
+    ai_seed: int
+    llm_base_url: str
+    llm_model: str
+    llm_api_key_env: str
+    llm_temperature: float
+    llm_seed: int | None
+    llm_max_tokens: int
+    llm_timeout_seconds: float
+    llm_persona: str
+    max_message_length: int
+
+    @property
+    def endpoint_host(self) -> str:
+        """host[:port] of the LLM endpoint, for the data (never the path or any credentials)."""
+        parsed = urlparse(self.llm_base_url)
+        host = parsed.hostname or ''
+        return f"{host}:{parsed.port}" if parsed.port else host
+
+
+def read_settings(config) -> PartnerSettings:
+    """Session config (a dict or oTree's session.config) -> PartnerSettings.
+
+    Missing keys take DEFAULTS; wrong types or values raise ValueError naming the field.
+    """
+    from .scripted import PRESETS  # late import: scripted does not depend on config
+
+    source = dict(DEFAULTS)
+    source.update({k: v for k, v in dict(config or {}).items() if k in DEFAULTS})
+    problems = []
+
+    def as_type(name, kind):
+        value = source[name]
+        if kind is str:
+            if value is None:
+                return ''
+            if not isinstance(value, str):
+                problems.append(f"{name} must be a string, got {value!r}")
+            return str(value)
+        try:
+            if kind is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            if isinstance(value, bool):
+                raise ValueError
+            return kind(value)
+        except (TypeError, ValueError):
+            problems.append(f"{name} must be a number ({kind.__name__}), got {value!r}")
+            return kind(DEFAULTS[name]) if DEFAULTS[name] is not None else None
+
+    values = dict(
+        ai_policy=as_type('ai_policy', str),
+        ai_preset=as_type('ai_preset', str),
+        ai_seed=as_type('ai_seed', int),
+        llm_base_url=as_type('llm_base_url', str).strip(),
+        llm_model=as_type('llm_model', str),
+        llm_api_key_env=as_type('llm_api_key_env', str).strip(),
+        llm_temperature=as_type('llm_temperature', float),
+        # None (or '') means: send no seed to the endpoint.
+        llm_seed=None if source['llm_seed'] in (None, '') else as_type('llm_seed', int),
+        llm_max_tokens=as_type('llm_max_tokens', int),
+        llm_timeout_seconds=as_type('llm_timeout_seconds', float),
+        llm_persona=as_type('llm_persona', str),
+        max_message_length=as_type('max_message_length', int),
+    )
+    if values['ai_policy'] not in POLICY_NAMES:
+        problems.append(f"ai_policy must be one of {POLICY_NAMES}, got {values['ai_policy']!r}")
+    if values['ai_preset'] not in PRESETS:
+        problems.append(f"ai_preset must be one of {tuple(PRESETS)}, got {values['ai_preset']!r}")
+    if values['max_message_length'] < 1:
+        problems.append("max_message_length must be at least 1")
+    if values['llm_timeout_seconds'] <= 0:
+        problems.append("llm_timeout_seconds must be positive")
+    if values['llm_max_tokens'] < 1:
+        problems.append("llm_max_tokens must be at least 1")
+    if not 0 <= values['llm_temperature'] <= 2:
+        problems.append("llm_temperature must be within [0, 2]")
+    if values['ai_policy'] == 'llm' and urlparse(values['llm_base_url']).scheme not in ('http', 'https'):
+        problems.append(f"llm_base_url must start with http:// or https://, got {values['llm_base_url']!r}")
+    if problems:
+        raise ValueError("AI partner session config: " + "; ".join(problems))
+    return PartnerSettings(**values)
+
+
+SETTING_NAMES = tuple(f.name for f in fields(PartnerSettings))
