@@ -174,7 +174,9 @@ def compose_draft(bank: dict, rng: random.Random, view: GameView) -> str:
     pieces = [part.format(**fill) for part in parts if part]
     text = pieces[0]
     for piece in pieces[1:]:
-        text += rng.choice(bank['joiners']) + piece
+        # After a fragment that already ends in punctuation a plain space reads naturally.
+        joiner = ' ' if text.endswith(('.', '!', '?', ')')) else rng.choice(bank['joiners'])
+        text += joiner + piece
     return text[:1].upper() + text[1:] if bank is _POLISHED else text
 
 
