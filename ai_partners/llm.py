@@ -47,6 +47,10 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 RAW_REPLY_LIMIT = 4000  # characters of an error body kept in the data
 
+# Building an SSL context costs ~0.1-0.6 s (it loads the CA bundle); one is shared by all calls.
+_SSL_CONTEXT = None
+_SSL_CONTEXT_LOCK = threading.Lock()
+
 # Endpoints that answered 400 to response_format; later calls to them skip it.
 _NO_RESPONSE_FORMAT: set[str] = set()
 _NO_RESPONSE_FORMAT_LOCK = threading.Lock()
@@ -244,7 +248,7 @@ class LLMPartner(Partner):
         budget_ends = time.monotonic() + self.settings.llm_timeout_seconds
         use_format, dropped_format = self.url not in _NO_RESPONSE_FORMAT, False
         attempt = 0
-        with httpx.Client(headers=self.headers(), follow_redirects=True) as client:
+        with httpx.Client(headers=self.headers(), follow_redirects=True, verify=shared_ssl_context()) as client:
             while True:
                 remaining = budget_ends - time.monotonic()
                 if remaining <= 0:
@@ -283,6 +287,15 @@ class LLMPartner(Partner):
                     with _NO_RESPONSE_FORMAT_LOCK:  # remember, so later calls skip the failing request
                         _NO_RESPONSE_FORMAT.add(self.url)
                 return read_completion(response, result)
+
+
+def shared_ssl_context():
+    """The process-wide SSL context for endpoint calls (created on first use)."""
+    global _SSL_CONTEXT
+    with _SSL_CONTEXT_LOCK:
+        if _SSL_CONTEXT is None:
+            _SSL_CONTEXT = httpx.create_ssl_context()
+        return _SSL_CONTEXT
 
 
 def read_completion(response: httpx.Response, result: _CallResult) -> _CallResult:
