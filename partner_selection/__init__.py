@@ -41,6 +41,10 @@ class Group(BaseGroup):
         initial=False, doc='formed with fewer humans than configured (arrival fallback or lab remainder)'
     )
     display_labels = models.LongStringField(initial='{}', doc='JSON: candidate id -> card letter this round')
+    ai_messages_requested_at = models.FloatField(initial=0, doc='epoch seconds the AI messages were requested')
+    ai_messages_collected = models.BooleanField(initial=False)
+    ai_returns_requested_at = models.FloatField(initial=0)
+    round_settled = models.BooleanField(initial=False, doc='all returns in and payoffs set')
 
 
 def _belief_field():
@@ -379,6 +383,7 @@ def start_round(group: Group):
             **_empty_round_outcome(),
         )
         broker.start(broker_key(group, cid, 'message'), partner, 'message', ai_view(group, candidate))
+    group.ai_messages_requested_at = time.time()
     all_ids = sorted(c.candidate_id for c in Candidate.filter(group=group))
     group.display_labels = json.dumps(society.draw_display_labels(all_ids, labels_rng))
 
@@ -398,24 +403,33 @@ def _empty_round_outcome() -> dict:
     )
 
 
+def has_bots(group: Group) -> bool:
+    # oTree's command-line bots cannot run the waiting page's JavaScript; for them collection blocks.
+    return any(p.participant._is_bot for p in group.get_players())
+
+
+def ai_decisions_ready(group: Group, keys: list, requested_at: float) -> bool:
+    """Every background AI decision finished, or the deadline has passed (then fallbacks are used)."""
+    deadline_at = requested_at + cfg(group)['ai_collect_deadline_seconds']
+    return time.time() >= deadline_at or all(broker.is_ready(key) for key in keys)
+
+
+def seconds_left(group: Group, requested_at: float, wait: bool) -> float:
+    """How long a collect may block: the rest of the deadline for bots, nothing for people."""
+    if not wait:
+        return 0
+    return max(0.0, requested_at + cfg(group)['ai_collect_deadline_seconds'] - time.time())
+
+
 def collect_messages(group: Group):
-    """All messages revealed together (AI and human alike), then each selector's card order."""
-    config = cfg(group)
-    deadline = config['ai_collect_deadline_seconds']
+    """Human messages are in; card orders are drawn; AI messages are collected if they are ready."""
     players_by_code = {p.participant.code: p for p in group.get_players()}
     for candidate in round_candidates(group):
         if candidate.kind == 'human':
             author = players_by_code[candidate.participant_code]
             candidate.message = author.field_maybe_none('message') or ''
             candidate.message_timed_out = author.message_timed_out
-        else:
-            partner = ai_partner(group, candidate.candidate_id)
-            key = broker_key(group, candidate.candidate_id, 'message')
-            decision = broker.collect(key, partner, 'message', ai_view(group, candidate), deadline_seconds=deadline)
-            record_ai_call(group, candidate.candidate_id, decision)
-            candidate.message = decision.value
-            candidate.message_fallback = decision.fallback
-            candidate.message_timed_out = decision.fallback_reason in ('deadline', 'timeout')
+    try_collect_ai_messages(group, wait=has_bots(group))
     labels = json.loads(group.display_labels)
     active_ids = [c.candidate_id for c in round_candidates(group) if c.active]
     for player in group.get_players():
@@ -425,6 +439,35 @@ def collect_messages(group: Group):
         order = society.card_order(active_ids, rng)
         player.offered_candidate_ids = ';'.join(order)
         player.offered_display_labels = ';'.join(labels[cid] for cid in order)
+
+
+def try_collect_ai_messages(group: Group, wait: bool = False, force: bool = False) -> bool:
+    """Store the AI candidates' messages once all are ready (or the deadline passed); never blocks people.
+
+    Returns True when the messages are in. `wait` blocks until the deadline (bots only); `force`
+    collects now, unfinished calls becoming flagged fallbacks. Messages of AI and human candidates
+    are revealed together, so timing cannot tell them apart.
+    """
+    if group.ai_messages_collected:
+        return True
+    ai_candidates = [c for c in round_candidates(group) if c.kind == 'ai']
+    keys = [broker_key(group, c.candidate_id, 'message') for c in ai_candidates]
+    if not (wait or force or ai_decisions_ready(group, keys, group.ai_messages_requested_at)):
+        return False
+    for candidate, key in zip(ai_candidates, keys):
+        decision = broker.collect(
+            key,
+            ai_partner(group, candidate.candidate_id),
+            'message',
+            ai_view(group, candidate),
+            deadline_seconds=seconds_left(group, group.ai_messages_requested_at, wait),
+        )
+        record_ai_call(group, candidate.candidate_id, decision)
+        candidate.message = decision.value
+        candidate.message_fallback = decision.fallback
+        candidate.message_timed_out = decision.fallback_reason in ('deadline', 'timeout')
+    group.ai_messages_collected = True
+    return True
 
 
 def offered_cards(player: Player) -> list:
@@ -484,6 +527,7 @@ def process_choices(group: Group):
                     ai_view(group, candidate),
                     **_return_kwargs(config, selector),
                 )
+    group.ai_returns_requested_at = time.time()
     for player in group.get_players():
         if player.participant.ps_role == C.CANDIDATE_ROLE:
             choosers = slots.get(player.candidate_id, [])
@@ -505,7 +549,33 @@ def return_slots(player: Player) -> list:
     return [(f'return_{i}', by_code[code]) for i, code in enumerate(codes, start=1)]
 
 
-def settle_round(group: Group):
+def ai_return_keys(group: Group) -> list:
+    return [
+        broker_key(group, p.chosen_candidate_id, 'return', p.participant.code)
+        for p in group.get_players()
+        if is_selector(p) and p.chosen_candidate_id and society.kind_of(p.chosen_candidate_id) == 'ai'
+    ]
+
+
+def try_settle_round(group: Group, wait: bool = False, force: bool = False) -> bool:
+    """Settle the round once every AI return is ready (or the deadline passed); never blocks people.
+
+    `wait` and `force` as in try_collect_ai_messages.
+    """
+    if group.round_settled:
+        return True
+    if not (wait or force or ai_decisions_ready(group, ai_return_keys(group), group.ai_returns_requested_at)):
+        return False
+    settle_round(group, wait)
+    group.round_settled = True
+    return True
+
+
+def returns_arrived(group: Group):
+    try_settle_round(group, wait=has_bots(group))
+
+
+def settle_round(group: Group, wait: bool):
     """Collect every return, then pay selectors and candidates with the shared trust-game arithmetic."""
     config = cfg(group)
     candidates = {c.candidate_id: c for c in round_candidates(group)}
@@ -526,7 +596,7 @@ def settle_round(group: Group):
                 ai_partner(group, candidate.candidate_id),
                 'return',
                 ai_view(group, candidate),
-                deadline_seconds=config['ai_collect_deadline_seconds'],
+                deadline_seconds=seconds_left(group, group.ai_returns_requested_at, wait),
                 **_return_kwargs(config, player),
             )
             record_ai_call(group, candidate.candidate_id, decision)
@@ -775,6 +845,30 @@ class MessagesWaitPage(WaitPage):
         return is_played_round(player)
 
 
+class AIMessagesGate(Page):
+    """Shown only while AI messages are still on their way: looks like a wait page, polls, moves on."""
+
+    get_timeout_seconds = info_timeout
+
+    @staticmethod
+    def is_displayed(player: Player):
+        return is_played_round(player) and is_selector(player) and not player.group.ai_messages_collected
+
+    @staticmethod
+    def live_method(player: Player, data):
+        return {player.id_in_group: dict(ready=try_collect_ai_messages(player.group))}
+
+    @staticmethod
+    def error_message(player: Player, values):
+        if not try_collect_ai_messages(player.group):
+            return 'Still waiting for the other candidates. Please wait a moment.'
+
+    @staticmethod
+    def before_next_page(player: Player, timeout_happened):
+        # An unattended page (browser closed) still must not hold the group: use what is there.
+        try_collect_ai_messages(player.group, force=True)
+
+
 class Choose(Page):
     form_model = 'player'
     get_timeout_seconds = page_timeout
@@ -887,13 +981,37 @@ class Return(Page):
 
 
 class ReturnsWaitPage(WaitPage):
-    after_all_players_arrive = settle_round
+    after_all_players_arrive = returns_arrived
     title_text = 'Please wait'
     body_text = 'Waiting for the chosen candidates to decide how much to return.'
 
     @staticmethod
     def is_displayed(player: Player):
         return is_played_round(player)
+
+
+class AIReturnsGate(Page):
+    """Shown only while AI returns are still on their way (see AIMessagesGate)."""
+
+    get_timeout_seconds = info_timeout
+
+    @staticmethod
+    def is_displayed(player: Player):
+        pp = player.participant
+        return is_played_round(player) and not pp.excluded and not pp.dropped and not player.group.round_settled
+
+    @staticmethod
+    def live_method(player: Player, data):
+        return {player.id_in_group: dict(ready=try_settle_round(player.group))}
+
+    @staticmethod
+    def error_message(player: Player, values):
+        if not try_settle_round(player.group):
+            return 'Still waiting for the other participants. Please wait a moment.'
+
+    @staticmethod
+    def before_next_page(player: Player, timeout_happened):
+        try_settle_round(player.group, force=True)
 
 
 class Feedback(Page):
@@ -976,10 +1094,12 @@ page_sequence = [
     RoundStart,
     WriteMessage,
     MessagesWaitPage,
+    AIMessagesGate,
     Choose,
     ChoicesWaitPage,
     Return,
     ReturnsWaitPage,
+    AIReturnsGate,
     Feedback,
     Debrief,
     Payment,
