@@ -1,0 +1,533 @@
+"""Learning models of partner choice: Rescorla–Wagner with identity bias, EWA, and baselines.
+
+Each selector, round after round, picks one of the offered candidate cards. A model gives every card
+a utility; the choice is a softmax over the cards actually offered, so the chance level (how many
+AI cards there were) is built into the likelihood.
+
+    utility(card) = beta * value[kind of card] + bias * [card carries the badge 'AI']
+
+The identity bias acts only where a badge is visible (``disclosed``; in ``false_label`` it follows
+the *label*, which is what the selector saw). Values are learned per true partner kind (ai/human):
+the models assume a selector can tell the kinds apart, by label or by the messages' style; in the
+hidden treatment that is the hypothesis under test (a value gap that does not show in choices
+drives beta towards 0).
+
+Reward signal: the **return share** ``amount_returned / amount_received_by_candidate`` (0..1). It is
+scale-free across endowments, multipliers and ``selector_chooses_amount``; 1/3 is the break-even
+point with the default multiplier 3 (the selector gets back what was sent), and it is the initial
+value ``q0`` of both kinds. A round where nothing was sent (reward undefined) updates nothing; a
+round without a choice (timeout) neither contributes to the likelihood nor updates.
+
+Models declare ``data_columns`` and ``params`` as ``name: Param(lower, init, upper, meaning)``
+(hBayesDM's interface idea). Fitting is maximum likelihood with several starts, pooled (one
+parameter set for everyone) or per selector; the per-selector fit optimizes all selectors at once
+with numpy (their likelihoods are independent, so one finite-difference gradient needs only
+2 × n_params batched evaluations).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from .io import fit_sample, split_cards
+
+__all__ = [
+    'Param', 'LearningModel', 'RandomChoice', 'StaticPreference', 'RescorlaWagner', 'EWA', 'MODELS',
+    'Trials', 'prepare_trials', 'negative_log_likelihood', 'fit_pooled', 'fit_per_selector',
+    'compare_models',
+]
+
+# Return share at which a selector breaks even with the default multiplier 3.
+DEFAULT_Q0 = 1.0 / 3.0
+HUMAN, AI = 0, 1
+
+
+@dataclass(frozen=True)
+class Param:
+    """A model parameter: bounds, a starting value and a one-line meaning."""
+    lower: float
+    init: float
+    upper: float
+    meaning: str
+
+
+@dataclass
+class Trials:
+    """Decisions as arrays, selectors × trials (× cards); built by :func:`prepare_trials`.
+
+    kinds     int (S, T, C): 1 = AI card, 0 = human card, -1 = no card (padding)
+    ai_badge  float (S, T, C): 1 where the card carried the badge 'AI'
+    chosen    int (S, T): 0-based display position of the chosen card, -1 = no choice / not used
+    reward    float (S, T): return share of the chosen partner, NaN if undefined
+    selectors list of selector ids, in row order
+    treatment list of each selector's treatment (first trial)
+    """
+    kinds: np.ndarray
+    ai_badge: np.ndarray
+    chosen: np.ndarray
+    reward: np.ndarray
+    selectors: list
+    treatment: list = field(default_factory=list)
+
+    @property
+    def n_obs(self) -> np.ndarray:
+        """Choices per selector that enter the likelihood."""
+        return (self.chosen >= 0).sum(axis=1)
+
+    @property
+    def saw_badges(self) -> np.ndarray:
+        """True for selectors who ever saw a badge (only they inform the identity bias)."""
+        return (self.ai_badge.sum(axis=(1, 2)) > 0) | self._human_badge
+
+    _human_badge: np.ndarray = None
+
+    def subset(self, rows) -> 'Trials':
+        rows = np.asarray(rows)
+        return Trials(self.kinds[rows], self.ai_badge[rows], self.chosen[rows], self.reward[rows],
+                      [self.selectors[i] for i in rows], [self.treatment[i] for i in rows],
+                      self._human_badge[rows])
+
+
+def prepare_trials(decisions: pd.DataFrame, include_excluded: bool = False) -> Trials:
+    """Arrange validated decisions (see :func:`analysis.io.load_decisions`) as :class:`Trials`.
+
+    Excluded decisions (no choice) stay as trials with ``chosen = -1`` so the sequence of rounds is
+    kept; they add nothing to the likelihood and update nothing.
+    """
+    data = decisions.sort_values(['selector_id', 'round'], kind='stable')
+    selectors = list(dict.fromkeys(data['selector_id']))
+    row_of = {s: i for i, s in enumerate(selectors)}
+    rows = data['selector_id'].map(row_of).to_numpy()
+    trial = data.groupby('selector_id', sort=False).cumcount().to_numpy()
+    kinds_lists = split_cards(data['offered_kinds'])
+    badge_lists = data['offered_badges'].astype(str).map(lambda s: s.split(';'))
+    n_cards = max(1, int(kinds_lists.map(len).max()))
+    S, T = len(selectors), int(trial.max()) + 1
+    kinds = np.full((S, T, n_cards), -1, dtype=np.int8)
+    ai_badge = np.zeros((S, T, n_cards))
+    human_badge = np.zeros(S, dtype=bool)
+    for r, t, ks, bs in zip(rows, trial, kinds_lists, badge_lists):
+        kinds[r, t, :len(ks)] = [AI if k == 'ai' else HUMAN for k in ks]
+        for c, b in enumerate(bs[:len(ks)]):
+            if b == 'AI':
+                ai_badge[r, t, c] = 1.0
+            elif b == 'Human':
+                human_badge[r] = True
+    chosen = np.full((S, T), -1, dtype=np.int64)
+    reward = np.full((S, T), np.nan)
+    usable = data['chose_ai'].notna().to_numpy().copy()
+    if not include_excluded:
+        usable &= ~data['excluded_from_fit'].to_numpy(dtype=bool)
+    position = data['chosen_position'].to_numpy()
+    chosen[rows[usable], trial[usable]] = position[usable].astype(np.int64) - 1
+    reward[rows[usable], trial[usable]] = data['return_share'].to_numpy(dtype=float)[usable]
+    treatment = data.groupby('selector_id', sort=False)['treatment'].first().reindex(selectors).tolist()
+    return Trials(kinds, ai_badge, chosen, reward, selectors, treatment, human_badge)
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+# ---------------------------------------------------------------------------------------------
+class LearningModel:
+    """Interface: parameters, a state per selector, card utilities (with their gradient), an update.
+
+    ``utilities`` returns (u, du): u (S, C) the utility of each card, du (S, C, P) its derivative by
+    each parameter, so the likelihood's gradient is exact (the state carries the derivatives of the
+    learned values through the rounds).
+    """
+    name = 'model'
+    data_columns = ('selector_id', 'round', 'offered_kinds', 'offered_badges', 'chosen_position',
+                    'amount_returned', 'amount_received_by_candidate', 'choice_timed_out')
+    params: dict = {}
+
+    def __init__(self, q0: float = DEFAULT_Q0):
+        self.q0 = q0
+
+    @property
+    def param_names(self) -> list:
+        return list(self.params)
+
+    def bounds(self) -> list:
+        return [(p.lower, p.upper) for p in self.params.values()]
+
+    def init(self) -> np.ndarray:
+        return np.array([p.init for p in self.params.values()], dtype=float)
+
+    def initial_state(self, n: int) -> dict:
+        return {}
+
+    def utilities(self, state: dict, theta: dict, kinds: np.ndarray, ai_badge: np.ndarray):
+        raise NotImplementedError
+
+    def update(self, state: dict, theta: dict, chosen_kind: np.ndarray, reward: np.ndarray,
+               learn: np.ndarray) -> dict:
+        return state
+
+    def describe(self) -> pd.DataFrame:
+        """The parameters as a table: parameter, lower, init, upper, meaning."""
+        return pd.DataFrame([dict(parameter=n, lower=p.lower, init=p.init, upper=p.upper, meaning=p.meaning)
+                             for n, p in self.params.items()])
+
+
+_BETA = Param(0.0, 5.0, 50.0, 'inverse temperature: how sharply value differences (return shares) drive choice')
+_BIAS = Param(-5.0, 0.0, 5.0, "identity bias: extra utility of a card badged 'AI' (< 0: aversion); badges only")
+
+
+def _card_values(values: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """values (S, 2[, ...]) per kind -> per card (S, C[, ...]) (padding cards read kind 0)."""
+    index = np.clip(kinds, 0, 1).astype(np.int64)
+    rows = np.arange(values.shape[0])[:, None]
+    return values[rows, index]
+
+
+class RandomChoice(LearningModel):
+    """Chance: every offered card equally likely (no parameters)."""
+    name = 'random'
+    params = {}
+
+    def utilities(self, state, theta, kinds, ai_badge):
+        return np.zeros(kinds.shape), np.zeros(kinds.shape + (0,))
+
+
+class StaticPreference(LearningModel):
+    """No learning: a fixed preference for AI cards (by true kind) plus the identity bias."""
+    name = 'static'
+    params = {
+        'kind_preference': Param(-5.0, 0.0, 5.0, 'fixed extra utility of an AI card (by true kind), no learning'),
+        'bias': _BIAS,
+    }
+
+    def utilities(self, state, theta, kinds, ai_badge):
+        is_ai = (kinds == AI).astype(float)
+        u = theta['kind_preference'][:, None] * is_ai + theta['bias'][:, None] * ai_badge
+        return u, np.stack([is_ai, ai_badge], axis=2)
+
+
+class RescorlaWagner(LearningModel):
+    """Rescorla–Wagner: value[kind] += alpha · (return share − value[kind]) for the chosen kind."""
+    name = 'rescorla_wagner'
+    params = {
+        'alpha': Param(0.0, 0.3, 1.0, 'learning rate: how far one return moves the value of that partner kind'),
+        'beta': _BETA,
+        'bias': _BIAS,
+    }
+
+    def initial_state(self, n):
+        return {'value': np.full((n, 2), self.q0), 'd_value': np.zeros((n, 2))}
+
+    def utilities(self, state, theta, kinds, ai_badge):
+        value = _card_values(state['value'], kinds)
+        d_value = _card_values(state['d_value'], kinds)
+        beta = theta['beta'][:, None]
+        u = beta * value + theta['bias'][:, None] * ai_badge
+        return u, np.stack([beta * d_value, value, ai_badge], axis=2)
+
+    def update(self, state, theta, chosen_kind, reward, learn):
+        rows = np.flatnonzero(learn)
+        k = chosen_kind[rows]
+        alpha = theta['alpha'][rows]
+        old, d_old = state['value'][rows, k], state['d_value'][rows, k]
+        error = reward[rows] - old
+        state['value'][rows, k] = old + alpha * error
+        state['d_value'][rows, k] = (1.0 - alpha) * d_old + error
+        return state
+
+
+class EWA(LearningModel):
+    """Experience-weighted attraction (Camerer & Ho 1999) over the two partner kinds.
+
+    N(t) = rho·N(t−1) + 1;  A_j(t) = [phi·N(t−1)·A_j(t−1) + (delta + (1−delta)·[j chosen])·payoff_j] / N(t).
+    The selector never sees what the kind not chosen would have returned, so its foregone payoff is
+    the last return share this selector got from that kind (q0 before any).
+    """
+    name = 'ewa'
+    params = {
+        'phi': Param(0.0, 0.8, 1.0, 'decay of past attractions'),
+        'delta': Param(0.0, 0.3, 1.0, 'weight of the foregone payoff of the kind not chosen'),
+        'rho': Param(0.0, 0.5, 1.0, 'decay of the experience weight N (0: attractions are not averaged)'),
+        'beta': _BETA,
+        'bias': _BIAS,
+    }
+
+    def initial_state(self, n):
+        # d_attraction[..., q]: derivative by phi, delta, rho; d_experience: by rho.
+        return {'attraction': np.full((n, 2), self.q0), 'experience': np.ones(n),
+                'last_payoff': np.full((n, 2), self.q0), 'd_attraction': np.zeros((n, 2, 3)),
+                'd_experience': np.zeros(n)}
+
+    def utilities(self, state, theta, kinds, ai_badge):
+        attraction = _card_values(state['attraction'], kinds)
+        d_attraction = _card_values(state['d_attraction'], kinds)  # (S, C, 3)
+        beta = theta['beta'][:, None]
+        u = beta * attraction + theta['bias'][:, None] * ai_badge
+        du = np.concatenate([beta[:, :, None] * d_attraction, attraction[:, :, None], ai_badge[:, :, None]], axis=2)
+        return u, du
+
+    def update(self, state, theta, chosen_kind, reward, learn):
+        rows = np.flatnonzero(learn)
+        if rows.size == 0:
+            return state
+        m = np.arange(rows.size)
+        phi, delta, rho = (theta[name][rows][:, None] for name in ('phi', 'delta', 'rho'))
+        n_old = state['experience'][rows][:, None]
+        dn_old = state['d_experience'][rows][:, None]
+        n_new = rho * n_old + 1.0
+        dn_new = n_old + rho * dn_old  # by rho
+        last = state['last_payoff'][rows]
+        k = chosen_kind[rows]
+        last[m, k] = reward[rows]
+        chosen = np.zeros((rows.size, 2))
+        chosen[m, k] = 1.0
+        weight = delta + (1.0 - delta) * chosen
+        a_old = state['attraction'][rows]
+        da_old = state['d_attraction'][rows]
+        numerator = phi * n_old * a_old + weight * last
+        d_num = np.stack([
+            n_old * a_old + phi * n_old * da_old[:, :, 0],
+            phi * n_old * da_old[:, :, 1] + (1.0 - chosen) * last,
+            phi * (dn_old * a_old + n_old * da_old[:, :, 2]),
+        ], axis=2)
+        a_new = numerator / n_new
+        da_new = d_num / n_new[:, :, None]
+        da_new[:, :, 2] -= numerator * dn_new / n_new ** 2
+        state['attraction'][rows] = a_new
+        state['d_attraction'][rows] = da_new
+        state['experience'][rows] = n_new[:, 0]
+        state['d_experience'][rows] = dn_new[:, 0]
+        state['last_payoff'][rows] = last
+        return state
+
+
+MODELS = {m.name: m for m in (RandomChoice, StaticPreference, RescorlaWagner, EWA)}
+
+
+# ---------------------------------------------------------------------------------------------
+# likelihood
+# ---------------------------------------------------------------------------------------------
+def _theta_dict(model: LearningModel, theta: np.ndarray, n: int) -> dict:
+    theta = np.atleast_2d(np.asarray(theta, dtype=float))
+    theta = np.broadcast_to(theta, (n, len(model.params)))
+    return {name: theta[:, i] for i, name in enumerate(model.params)}
+
+
+def card_log_probabilities(utilities: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """log softmax over the offered cards (padding cards get −inf)."""
+    u = np.where(kinds >= 0, utilities, -np.inf)
+    top = u.max(axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return u - top - np.log(np.exp(u - top).sum(axis=1, keepdims=True))
+
+
+def negative_log_likelihood(model: LearningModel, theta, trials: Trials, gradient: bool = False):
+    """Negative log-likelihood per selector (array of length S) for parameters ``theta``.
+
+    theta: shape (n_params,) for one set shared by all, or (S, n_params) for one set per selector.
+    With gradient=True returns (nll, grad) with grad (S, n_params), the exact derivative.
+    """
+    S, T, _ = trials.kinds.shape
+    params = _theta_dict(model, theta, S)
+    state = model.initial_state(S)
+    nll = np.zeros(S)
+    grad = np.zeros((S, len(model.params)))
+    rows = np.arange(S)
+    for t in range(T):
+        kinds = trials.kinds[:, t, :]
+        chosen = trials.chosen[:, t]
+        made = chosen >= 0
+        u, du = model.utilities(state, params, kinds, trials.ai_badge[:, t, :])
+        logp = card_log_probabilities(u, kinds)
+        position = np.where(made, chosen, 0)
+        nll -= np.where(made, logp[rows, position], 0.0)
+        if gradient and grad.shape[1]:
+            p = np.exp(logp)
+            expected = np.einsum('sc,scp->sp', p, np.where((kinds >= 0)[:, :, None], du, 0.0))
+            grad -= np.where(made[:, None], du[rows, position] - expected, 0.0)
+        chosen_kind = np.clip(kinds[rows, position], 0, 1).astype(np.int64)
+        reward = trials.reward[:, t]
+        state = model.update(state, params, chosen_kind, reward, made & np.isfinite(reward))
+    return (nll, grad) if gradient else nll
+
+
+def _n_free(model: LearningModel, trials: Trials) -> np.ndarray:
+    """Parameters per selector that the data can inform (bias needs badges)."""
+    n = np.full(len(trials.selectors), len(model.params))
+    if 'bias' in model.params:
+        n = n - (~trials.saw_badges).astype(int)
+    return n
+
+
+def _starts(model: LearningModel, n_starts: int, rng: np.random.Generator, size=None) -> list:
+    """The declared init first, then random points (beta kept moderate so starts are not flat)."""
+    starts = [model.init() if size is None else np.tile(model.init(), (size, 1))]
+    for _ in range(max(0, n_starts - 1)):
+        point = []
+        for name, p in model.params.items():
+            upper = min(p.upper, 15.0) if name == 'beta' else p.upper
+            point.append(rng.uniform(p.lower, upper, size))
+        starts.append(np.array(point) if size is None else np.column_stack(point))
+    return starts
+
+
+def fit_pooled(model: LearningModel, trials: Trials, n_starts: int = 5, seed: int = 0) -> dict:
+    """One parameter set for all selectors, by maximum likelihood from several starts.
+
+    Returns
+    -------
+    dict with ``model``, one entry per parameter, ``log_lik``, ``n_obs``, ``n_params``, ``aic``,
+    ``bic`` and ``converged``.
+    """
+    n_obs = int(trials.n_obs.sum())
+    k = len(model.params)
+    if k == 0:
+        log_lik = -float(negative_log_likelihood(model, np.zeros(0), trials).sum())
+        return _summary(model.name, {}, log_lik, n_obs, 0, True)
+
+    def objective(theta):
+        nll, grad = negative_log_likelihood(model, theta, trials, gradient=True)
+        return float(nll.sum()), grad.sum(axis=0)
+
+    best = None
+    for start in _starts(model, n_starts, np.random.default_rng(seed)):
+        result = optimize.minimize(objective, start, jac=True, method='L-BFGS-B', bounds=model.bounds())
+        if best is None or result.fun < best.fun:
+            best = result
+    # bias is a free parameter only if somebody saw a badge
+    n_params = k - int('bias' in model.params and not trials.saw_badges.any())
+    return _summary(model.name, dict(zip(model.params, best.x)), -float(best.fun), n_obs, n_params,
+                    bool(best.success))
+
+
+def _summary(name, params, log_lik, n_obs, n_params, converged) -> dict:
+    out = {'model': name, **{k: float(v) for k, v in params.items()}}
+    out.update(log_lik=float(log_lik), n_obs=int(n_obs), n_params=int(n_params),
+               aic=float(2 * n_params - 2 * log_lik), bic=float(n_params * np.log(max(n_obs, 1)) - 2 * log_lik),
+               converged=converged)
+    return out
+
+
+def _batched_newton(model, trials, theta, lower, upper, maxiter=60, tol=1e-7):
+    """Minimize every selector's own likelihood at once: damped (Levenberg–Marquardt) Newton steps.
+
+    The Hessian comes from forward differences of the exact gradient (n_params extra evaluations);
+    parameters on a bound with the gradient pointing outwards are held (projected Newton).
+    """
+    S, P = theta.shape
+    f, g = negative_log_likelihood(model, theta, trials, gradient=True)
+    damping = np.full(S, 1e-3)
+    active = np.ones(S, dtype=bool)
+    eye = np.eye(P)
+    for _ in range(maxiter):
+        if not active.any():
+            break
+        h = 1e-6 * np.maximum(1.0, np.abs(theta))
+        h = np.where(theta + h > upper, -h, h)  # step inwards at an upper bound
+        hessian = np.empty((S, P, P))
+        for p in range(P):
+            shifted = theta.copy()
+            shifted[:, p] += h[:, p]
+            hessian[:, :, p] = (negative_log_likelihood(model, shifted, trials, gradient=True)[1] - g) / h[:, p:p + 1]
+        hessian = 0.5 * (hessian + hessian.transpose(0, 2, 1))
+        held = ((theta <= lower + 1e-10) & (g > 0)) | ((theta >= upper - 1e-10) & (g < 0))
+        free = ~held
+        scale = np.maximum(np.abs(np.diagonal(hessian, axis1=1, axis2=2)), 1e-8)
+        system = hessian * (free[:, :, None] & free[:, None, :]) + eye * held[:, :, None]
+        system = system + damping[:, None, None] * eye * scale[:, :, None]
+        step = -np.linalg.solve(system, np.where(free, g, 0.0)[:, :, None])[:, :, 0]
+        step = np.where(active[:, None], step, 0.0)
+        candidate = np.clip(theta + step, lower, upper)
+        f_new, g_new = negative_log_likelihood(model, candidate, trials, gradient=True)
+        better = (f_new < f) & active
+        improvement = np.where(better, f - f_new, 0.0)
+        theta[better], g[better] = candidate[better], g_new[better]
+        f = np.where(better, f_new, f)
+        damping = np.where(better, np.maximum(damping / 4.0, 1e-6), damping * 8.0)
+        projected = np.where(free, g, 0.0)
+        done = (better & (improvement < tol)) | (np.abs(projected).max(axis=1) < 1e-6) | (damping > 1e8)
+        active &= ~done
+    return theta, f
+
+
+def fit_per_selector(model: LearningModel, trials: Trials, n_starts: int = 3, seed: int = 0,
+                     maxiter: int = 60, progress: bool = False) -> pd.DataFrame:
+    """One parameter set per selector, all selectors optimized together (vectorized).
+
+    Returns
+    -------
+    DataFrame, one row per selector: ``selector_id``, ``treatment``, one column per parameter,
+    ``log_lik``, ``n_obs``, ``n_params`` (bias counts only for selectors who saw badges), ``aic``,
+    ``bic``.
+    """
+    S, k = len(trials.selectors), len(model.params)
+    n_obs = trials.n_obs
+    n_params = _n_free(model, trials)
+    if k == 0:
+        best_nll = negative_log_likelihood(model, np.zeros(0), trials)
+        best_theta = np.zeros((S, 0))
+    else:
+        lower = np.array([b[0] for b in model.bounds()])
+        upper = np.array([b[1] for b in model.bounds()])
+        best_nll = np.full(S, np.inf)
+        best_theta = np.tile(model.init(), (S, 1))
+        starts = _starts(model, n_starts, np.random.default_rng(seed), size=S)
+        if progress:
+            from tqdm.auto import tqdm
+            starts = tqdm(starts, desc=f'{model.name} per selector', unit='start')
+        for start in starts:
+            theta, nll = _batched_newton(model, trials, np.clip(start, lower, upper), lower, upper, maxiter=maxiter)
+            better = nll < best_nll
+            best_nll[better] = nll[better]
+            best_theta[better] = theta[better]
+    table = pd.DataFrame(best_theta, columns=list(model.params))
+    table.insert(0, 'treatment', trials.treatment)
+    table.insert(0, 'selector_id', trials.selectors)
+    table['log_lik'] = -best_nll
+    table['n_obs'] = n_obs
+    table['n_params'] = n_params
+    table['aic'] = 2 * n_params + 2 * best_nll
+    table['bic'] = n_params * np.log(np.maximum(n_obs, 1)) + 2 * best_nll
+    return table
+
+
+def compare_models(trials: Trials, models=None, per_selector: bool = False, n_starts: int = 5, seed: int = 0,
+                   progress: bool = False) -> tuple[pd.DataFrame, dict]:
+    """Fit several models and compare them by AIC/BIC.
+
+    Parameters
+    ----------
+    trials : from :func:`prepare_trials`.
+    models : list of :class:`LearningModel` (default: random, static, Rescorla–Wagner, EWA).
+    per_selector : also fit one parameter set per selector (sums log-likelihoods and parameters).
+
+    Returns
+    -------
+    (table, fits): table has columns ``model``, ``fit`` ('pooled' / 'per_selector'), ``n_params``,
+    ``n_obs``, ``log_lik``, ``aic``, ``bic``, ``delta_aic``, ``delta_bic`` (relative to the best row),
+    ``aic_weight``; fits maps (model name, fit) to the pooled dict or per-selector DataFrame.
+    """
+    models = models if models is not None else [RandomChoice(), StaticPreference(), RescorlaWagner(), EWA()]
+    rows, fits = [], {}
+    iterator = models
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(models, desc='learning models', unit='model')
+    for model in iterator:
+        pooled = fit_pooled(model, trials, n_starts=n_starts, seed=seed)
+        fits[(model.name, 'pooled')] = pooled
+        rows.append({k: pooled[k] for k in ('model', 'n_params', 'n_obs', 'log_lik', 'aic', 'bic')} | {'fit': 'pooled'})
+        if per_selector and model.params:
+            table = fit_per_selector(model, trials, n_starts=max(1, min(n_starts, 3)), seed=seed)
+            fits[(model.name, 'per_selector')] = table
+            log_lik = float(table['log_lik'].sum())
+            n_params = int(table['n_params'].sum())
+            n_obs = int(table['n_obs'].sum())
+            rows.append(dict(model=model.name, fit='per_selector', n_params=n_params, n_obs=n_obs, log_lik=log_lik,
+                             aic=2 * n_params - 2 * log_lik, bic=n_params * np.log(n_obs) - 2 * log_lik))
+    table = pd.DataFrame(rows)[['model', 'fit', 'n_params', 'n_obs', 'log_lik', 'aic', 'bic']]
+    table['delta_aic'] = table['aic'] - table['aic'].min()
+    table['delta_bic'] = table['bic'] - table['bic'].min()
+    weights = np.exp(-0.5 * table['delta_aic'])
+    table['aic_weight'] = weights / weights.sum()
+    return table.sort_values('aic', kind='stable').reset_index(drop=True), fits
