@@ -108,7 +108,8 @@ class PartnerSelectionPlay:
         return bool(self.config['elicit_beliefs']) and self.treatment in ('hidden', 'false_label')
 
     def handlers(self) -> dict:
-        return dict(
+        """Page name -> what a person does there; on a phone, every page must first fit the screen."""
+        pages = dict(
             Consent=self.consent,
             Instructions=self.instructions,
             Comprehension=self.comprehension,
@@ -119,6 +120,15 @@ class PartnerSelectionPlay:
             Debrief=self.debrief,
             Payment=self.payment,
         )
+        return {name: self.on_phone_fits_first(handler) for name, handler in pages.items()}
+
+    def on_phone_fits_first(self, handler):
+        def visit(person: Person):
+            if person.device == 'phone':
+                self.check_fits_phone(person)
+            handler(person)
+
+        return visit
 
     # --- round 1 intro ---
     def consent(self, person: Person):
@@ -254,19 +264,24 @@ class PartnerSelectionPlay:
             if self.treatment == 'disclosed':
                 assert ('AI' if chosen.human is None else 'Human') in row.split()
 
-    def check_fits_phone(self, person: Person, round_number: int):
-        """Cards inside the screen and no sideways scrolling; names the elements that stick out."""
+    def check_fits_phone(self, person: Person):
+        """No sideways scrolling on a phone; names the elements that stick out."""
+        width = person.page.viewport_size['width']
+        scroll_width = person.page.evaluate('document.documentElement.scrollWidth')
+        if scroll_width > width:
+            self.shots.take(person, '_too_wide')
+            sticking_out = person.page.evaluate(OVERFLOWING_ELEMENTS_JS, width)
+            raise AssertionError(
+                f'{person.name}: {person.title()!r} scrolls sideways on a {width}px phone '
+                f'(page {scroll_width}px wide); too wide: {sticking_out}'
+            )
+
+    def check_cards_fit_phone(self, person: Person, round_number: int):
         self.shots.take(person, f'_round{round_number}')
         width = person.page.viewport_size['width']
         for card in person.page.locator('.ps-card').all():
             box = card.bounding_box()
             assert box['x'] >= 0 and box['x'] + box['width'] <= width + 0.5, f'a card leaves the screen: {box}'
-        scroll_width = person.page.evaluate('document.documentElement.scrollWidth')
-        sticking_out = person.page.evaluate(OVERFLOWING_ELEMENTS_JS, width)
-        assert scroll_width <= width, (
-            f'round {round_number}: the choice page scrolls sideways on a {width}px phone '
-            f'(page {scroll_width}px wide); too wide: {sticking_out}'
-        )
         self.ledger.phone_choice_checked += 1
 
     def choose(self, person: Person):
@@ -277,7 +292,7 @@ class PartnerSelectionPlay:
         self.check_cards_as_seen(person, cards, round_number)
         self.check_history(person, round_number, number)
         if person.device == 'phone':
-            self.check_fits_phone(person, round_number)
+            self.check_cards_fit_phone(person, round_number)
         plan = PLANNED_CHOICES[round_number][number - 1]
         pick = next(c for c in cards if (c.human is None if plan == 'AI' else c.human == int(plan[1:])))
         card = page.locator(f'.ps-card[data-card="{pick.label}"]')
