@@ -1,0 +1,200 @@
+import random
+import re
+
+from otree.api import Bot, Submission, SubmissionMustFail, expect
+from otree.database import db
+
+from ai_partners import GameView, make_partner
+
+from . import *
+
+# Each case runs the whole session once (`otree test trust_human` runs all of them):
+# send_nothing – trustors send 0 every round (the trustee has nothing to return).
+# send_all     – trustors send the whole endowment; human trustees return half.
+# random       – seeded random amounts and returns; in round 1 out-of-range and non-numeric amounts are
+#                rejected first, with a message on the page.
+# timeouts     – round 1: the trustor's send page times out; round 2: the human trustee's return page does.
+#                Both are flagged in the data and shown on the results page, and count as 0.
+CASES = ['send_nothing', 'send_all', 'random', 'timeouts']
+
+# What the trustor must be told, written out here independently of the app's badge logic.
+EXPECTED_LABEL = {
+    ('ai', 'disclosed'): 'AI',
+    ('ai', 'hidden'): None,
+    ('ai', 'false_label'): 'Human',
+    ('human', 'disclosed'): 'Human',
+    ('human', 'hidden'): None,
+    ('human', 'false_label'): 'AI',
+}
+
+
+def intended_send(case: str, session_code: str, participant_code: str, round_number: int, endowment: int) -> int:
+    """What a trustor bot submits (the timeouts case submits this too, but it must not count)."""
+    if case == 'send_nothing':
+        return 0
+    if case in ('send_all', 'timeouts'):
+        return endowment
+    # round 1 sends at least 1, so a human trustee has a return page to try bad input on
+    low = min(1, endowment) if round_number == 1 else 0
+    return random.Random(f'{session_code}-{participant_code}-r{round_number}-send').randint(low, endowment)
+
+
+def sent_that_counts(case, session_code, participant_code, round_number, endowment) -> int:
+    if case == 'timeouts' and round_number == 1:
+        return 0
+    return intended_send(case, session_code, participant_code, round_number, endowment)
+
+
+def human_return(case: str, session_code: str, round_number: int, received: int) -> int:
+    """What a human-trustee bot returns, from what it received (0 when its page times out)."""
+    if case == 'timeouts' and round_number == 2:
+        return 0
+    if case == 'random':
+        return random.Random(f'{session_code}-r{round_number}-{received}-return').randint(0, received)
+    return received // 2
+
+
+def expected_ai_return(bot, round_number: int, sent: int) -> int:
+    """The scripted AI trustee's return for this trustor, round and amount, asked directly of ai_partners."""
+    config = bot.session.config
+    received = sent * config['multiplier']
+    if received == 0:
+        return 0
+    trustee = f'A{bot.participant.id_in_session}' + (f'r{round_number}' if config['rematch'] else '')
+    partner = make_partner(config, f'{bot.session.code}-{trustee}')
+    view = GameView(role='trustee', round_number=round_number, num_rounds=config['num_rounds'],
+                    endowment=config['endowment'], multiplier=config['multiplier'])
+    return partner.scripted_value('return', view, amount_sent=sent, amount_received=received,
+                                  counterpart=bot.participant.code)
+
+
+def expected_trustor_round(bot, round_number: int) -> tuple:
+    """(sent, returned, trustor points) of this trustor bot in round_number, computed from the bots' rules."""
+    config = bot.session.config
+    endowment, multiplier = config['endowment'], config['multiplier']
+    sent = sent_that_counts(bot.case, bot.session.code, bot.participant.code, round_number, endowment)
+    if config['partner'] == 'ai':
+        returned = expected_ai_return(bot, round_number, sent)
+    else:
+        returned = human_return(bot.case, bot.session.code, round_number, sent * multiplier) if sent else 0
+    return sent, returned, endowment - sent + returned
+
+
+def label_in(html: str):
+    """The partner badge text on the page, or None if the page shows no badge."""
+    found = re.search(r'id="partner-label">\s*([^<]*?)\s*<', html)
+    return found.group(1) if found else None
+
+
+class PlayerBot(Bot):
+    cases = CASES
+
+    @property
+    def session(self):
+        # The session row never changes during a run; reading it once per bot saves many queries.
+        if not hasattr(self, '_cached_session'):
+            self._cached_session = super().session
+        return self._cached_session
+
+    @property
+    def player(self):
+        # The bot's DB session is long-lived while pages are served in others: read what was committed.
+        db.expire_all()
+        return super().player
+
+    def play_round(self):
+        config = self.session.config
+        if self.round_number > config['num_rounds']:
+            return
+        if self.round_number == 1:
+            expect('trust', 'in', self.html.lower())
+            yield Instructions
+        if self.player.role == C.TRUSTOR_ROLE:
+            yield from self.send()
+        elif self.group.field_maybe_none('sent_amount'):
+            yield from self.give_back()
+        yield from self.check_results()
+        if self.round_number == config['num_rounds']:
+            yield from self.check_payment()
+
+    def expected_label(self):
+        return EXPECTED_LABEL[(self.session.config['partner'], self.session.config['identity'])]
+
+    def send(self):
+        config = self.session.config
+        endowment = config['endowment']
+        expect(label_in(self.html), self.expected_label())
+        amount = intended_send(self.case, self.session.code, self.participant.code, self.round_number, endowment)
+        if self.case == 'random' and self.round_number == 1:
+            for bad in (-1, endowment + 1, 'abc', '', '2.5'):
+                yield SubmissionMustFail(Send, dict(sent_amount=bad))
+            expect(f'from 0 to {endowment}', 'in', self.html)
+            expect(self.group.field_maybe_none('sent_amount'), None)
+        if self.case == 'timeouts' and self.round_number == 1:
+            yield Submission(Send, dict(sent_amount=amount), timeout_happened=True)
+            expect(self.group.send_timed_out, True)
+            expect(self.group.sent_amount, 0)
+        else:
+            yield Send, dict(sent_amount=amount)
+            expect(self.group.send_timed_out, False)
+
+    def give_back(self):
+        config = self.session.config
+        received = self.group.sent_amount * config['multiplier']
+        expect(f'you received <b>{received}</b> points', 'in', self.html)
+        returned = human_return(self.case, self.session.code, self.round_number, received)
+        if self.case == 'random' and self.round_number == 1:
+            for bad in (-1, received + 1, 'abc', ''):
+                yield SubmissionMustFail(Return, dict(sent_back_amount=bad))
+            expect(f'from 0 to {received}', 'in', self.html)
+        if self.case == 'timeouts' and self.round_number == 2:
+            # A half-typed value in an auto-submitted form is not a decision.
+            yield Submission(Return, dict(sent_back_amount=received), timeout_happened=True)
+            expect(self.group.return_timed_out, True)
+        else:
+            yield Return, dict(sent_back_amount=returned)
+
+    def check_results(self):
+        config = self.session.config
+        group = self.group
+        expect(group.settled, True)
+        if self.player.role == C.TRUSTOR_ROLE:
+            sent, returned, points = expected_trustor_round(self, self.round_number)
+            expect(label_in(self.html), self.expected_label())
+            expect(group.sent_amount, sent)
+            expect(group.sent_back_amount, returned)
+            expect(self.player.payoff, points)
+            expect(group.trustee_payoff, sent * config['multiplier'] - returned)
+            if config['partner'] == 'ai':
+                calls = AICall.filter(group=group)
+                expect(len(calls), 1 if sent else 0)
+                for call in calls:
+                    expect(call.value, returned)
+                    expect(call.fallback, False)
+                    expect(group.return_fallback, False)
+        else:
+            received = group.sent_amount * config['multiplier']
+            expect(self.player.payoff, received - group.sent_back_amount)
+            expect(label_in(self.html), None)  # the trustee is not shown a label: its partner is a participant
+        timed_out_send = self.case == 'timeouts' and self.round_number == 1
+        timed_out_return = self.case == 'timeouts' and self.round_number == 2 and config['partner'] == 'human'
+        expect(group.send_timed_out, timed_out_send)
+        expect(group.return_timed_out, timed_out_return)
+        expect(('id="send-timed-out"' in self.html), timed_out_send)
+        expect(('id="return-timed-out"' in self.html), timed_out_return)
+        yield Results
+
+    def check_payment(self):
+        config = self.session.config
+        if self.player.role == C.TRUSTOR_ROLE:
+            expected = sum(expected_trustor_round(self, r)[2] for r in range(1, config['num_rounds'] + 1))
+        else:
+            expected = sum(
+                p.group.sent_amount * config['multiplier'] - p.group.sent_back_amount
+                for p in self.player.in_rounds(1, config['num_rounds'])
+            )
+        expect(self.participant.payoff, expected)
+        expect(f'id="total-points">{cu(expected)}<', 'in', self.html)
+        money = expected * config['real_world_currency_per_point'] + config['participation_fee']
+        expect(abs(float(self.participant.payoff_plus_participation_fee()) - money) < 1e-9, True)
+        yield Payment
