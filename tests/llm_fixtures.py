@@ -24,6 +24,7 @@ Fault-server modes (all speak the OpenAI chat-completions format at <base_url>/c
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -225,7 +226,8 @@ def start_llama_server(port: int | None = None, n_threads: int = 2, n_ctx: int =
     process = subprocess.Popen(
         [str(LLM_VENV_PYTHON), '-m', 'llama_cpp.server', '--model', str(model), '--host', '127.0.0.1',
          '--port', str(port), '--n_threads', str(n_threads), '--n_ctx', str(n_ctx)],
-        stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, 'OMP_WAIT_POLICY': os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')})
     base_url = f'http://127.0.0.1:{port}/v1'
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
@@ -257,6 +259,25 @@ def stop_process(process: subprocess.Popen) -> None:
         pass
 
 
+_SHARED_SERVER = {}
+_SHARED_SERVER_LOCK = threading.Lock()
+
+
+def shared_llama_server_url() -> str:
+    """One llama server per pytest process, started on first use and stopped at exit.
+
+    Test modules that import the llama_server_url fixture each get their own copy of the fixture
+    (pytest keys fixtures by module), so the server itself is cached here to start it only once.
+    """
+    with _SHARED_SERVER_LOCK:
+        if 'url' not in _SHARED_SERVER:
+            base_url, process, log_path = start_llama_server()
+            atexit.register(stop_process, process)
+            _SHARED_SERVER.update(url=base_url, process=process, log=log_path)
+            print(f'llama_cpp.server at {base_url} (pid {process.pid}, log {log_path})', file=sys.stderr)
+        return _SHARED_SERVER['url']
+
+
 @pytest.fixture(scope='session')
 def llama_server_url():
     """Base URL ('http://127.0.0.1:<port>/v1') of a real llama.cpp server with SmolLM2-135M-Instruct."""
@@ -266,9 +287,6 @@ def llama_server_url():
         pytest.fail(f'the real-model tests need .venv-llm: {SETUP_HINT} (or set SKIP_REAL_LLM=1 to skip them)',
                     pytrace=False)
     try:
-        base_url, process, log_path = start_llama_server()
+        return shared_llama_server_url()
     except RuntimeError as error:
         pytest.fail(str(error), pytrace=False)
-    print(f'llama_cpp.server at {base_url} (pid {process.pid}, log {log_path})', file=sys.stderr)
-    yield base_url
-    stop_process(process)
