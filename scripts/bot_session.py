@@ -49,6 +49,10 @@ def main(argv=None) -> int:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     os.environ['OTREE_IN_MEMORY'] = '1'
+    import otree.database
+
+    # `otree test` would load a devserver's ./db.sqlite3 into the in-memory DB; start empty instead.
+    otree.database.DB_FILE = os.devnull
     from otree.main import setup
 
     setup()
