@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from .decision import AIDecision, GameView
+from .partners import check_amounts, check_view
 
 log = logging.getLogger('ai_partners')
 
@@ -50,6 +51,10 @@ class DecisionBroker:
         """
         if decision not in ('message', 'return'):
             raise ValueError(f"decision must be 'message' or 'return', got {decision!r}")
+        # Bad input is the caller's bug: say so now, not as a fallback at collect time.
+        check_view(view)
+        if decision == 'return':
+            check_amounts(kwargs.get('amount_sent'), kwargs.get('amount_received'))
         with self._lock:
             if key in self._jobs:
                 return False

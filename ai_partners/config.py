@@ -104,8 +104,12 @@ def read_settings(config) -> PartnerSettings:
         problems.append("llm_max_tokens must be at least 1")
     if not 0 <= values['llm_temperature'] <= 2:
         problems.append("llm_temperature must be within [0, 2]")
-    if values['ai_policy'] == 'llm' and urlparse(values['llm_base_url']).scheme not in ('http', 'https'):
-        problems.append(f"llm_base_url must start with http:// or https://, got {values['llm_base_url']!r}")
+    try:
+        scheme = urlparse(values['llm_base_url']).scheme
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        scheme = ''
+    if values['ai_policy'] == 'llm' and scheme not in ('http', 'https'):
+        problems.append(f"llm_base_url must be an http:// or https:// URL, got {values['llm_base_url']!r}")
     if problems:
         raise ValueError("AI partner session config: " + "; ".join(problems))
     return PartnerSettings(**values)

@@ -38,6 +38,7 @@ FALLBACK_REASONS = {
                        'schema:missing_return, schema:return_not_integer, schema:return_out_of_range, '
                        'schema:message_not_string, schema:empty_message, schema:message_too_long, '
                        'schema:not_an_object',
+    'error:<Type>': 'an unforeseen exception in the client (a bug); logged with its traceback',
 }
 
 # 429 handling: at most this many attempts, waiting Retry-After (capped) or an exponential backoff,
@@ -221,7 +222,13 @@ class LLMPartner(Partner):
 
     def _decide(self, decision, view, messages, parse, **kwargs) -> AIDecision:
         started = time.perf_counter()
-        result = self.call(messages)
+        try:
+            result = self.call(messages)
+        except Exception as error:  # noqa: BLE001 - an unforeseen client failure must not stop the session
+            log.exception("AI partner %s: LLM call failed unexpectedly", self.candidate_key)
+            result = _CallResult()
+            result.failure = f'error:{type(error).__name__}'
+            result.raw_reply = str(error)[:RAW_REPLY_LIMIT]
         row = AIDecision(decision=decision, value=None, policy='llm',
                          model=result.model or self.settings.llm_model,
                          endpoint_host=self.settings.endpoint_host,
@@ -261,7 +268,7 @@ class LLMPartner(Partner):
                 except httpx.TimeoutException:
                     result.failure = 'timeout'
                     return result
-                except httpx.TransportError as error:
+                except (httpx.TransportError, httpx.TooManyRedirects) as error:
                     result.failure = 'connection_error'
                     result.raw_reply = f'{type(error).__name__}: {error}'[:RAW_REPLY_LIMIT]
                     return result

@@ -81,9 +81,14 @@ def test_collect_removes_the_key_and_a_second_start_is_ignored(fresh_broker):
     assert again.fallback_reason == 'not_started'
 
 
-def test_unknown_decision_is_rejected_at_start(fresh_broker):
+def test_unknown_decision_or_bad_amount_is_rejected_at_start(fresh_broker):
     with pytest.raises(ValueError, match='decision'):
         fresh_broker.start('k', make_partner({}, 'x'), 'gift', VIEW)
+    with pytest.raises(ValueError, match='amount_received'):
+        fresh_broker.start('k', make_partner({}, 'x'), 'return', VIEW, amount_sent=10, amount_received=-30)
+    with pytest.raises(TypeError, match='GameView'):
+        fresh_broker.start('k', make_partner({}, 'x'), 'message', dict(round_number=1))
+    assert fresh_broker.pending() == []
 
 
 def test_module_singleton_is_a_broker():

@@ -44,6 +44,7 @@ def test_make_partner_picks_the_configured_policy():
     (dict(llm_temperature=5), 'llm_temperature'),
     (dict(ai_seed=1.5), 'ai_seed'),
     (dict(ai_policy='llm', llm_base_url='localhost:8080'), 'llm_base_url'),
+    (dict(ai_policy='llm', llm_base_url='http://[::1/v1'), 'llm_base_url'),
 ])
 def test_bad_session_config_is_rejected_naming_the_field(config, field):
     with pytest.raises(ValueError, match=field):

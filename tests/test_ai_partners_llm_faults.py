@@ -206,6 +206,15 @@ def test_api_key_comes_only_from_the_named_environment_variable(fault_server, mo
     assert headers[1]['authorization'] == 'Bearer sk-test-123'
 
 
+def test_unexpected_client_error_is_a_flagged_fallback_not_a_crash(monkeypatch):
+    def broken_call(self, messages):
+        raise RuntimeError('bug in the client')
+    monkeypatch.setattr(llm.LLMPartner, 'call', broken_call)
+    decision = ask_return(partner_for(closed_port_url()))
+    assert_fallback(decision, 'error:RuntimeError')
+    assert decision.raw_reply == 'bug in the client'
+
+
 def test_start_fault_server_helper_returns_url_and_stop():
     base_url, stop = start_fault_server('malformed')
     try:
