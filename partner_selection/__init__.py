@@ -1081,7 +1081,7 @@ class Payment(Page):
             money_from_points=pp.payoff.to_real_world_currency(player.session),
             participation_fee=player.session.config['participation_fee'],
             total=pp.payoff_plus_participation_fee(),
-            completion_url=cfg(player)['prolific_completion_url'],
+            completion_url=society.escape_text(cfg(player)['prolific_completion_url']),
         )
 
 
