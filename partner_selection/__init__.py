@@ -411,7 +411,9 @@ def has_bots(group: Group) -> bool:
 def ai_decisions_ready(group: Group, keys: list, requested_at: float) -> bool:
     """Every background AI decision finished, or the deadline has passed (then fallbacks are used)."""
     deadline_at = requested_at + cfg(group)['ai_collect_deadline_seconds']
-    return time.time() >= deadline_at or all(broker.is_ready(key) for key in keys)
+    # A key nobody is working on (the server restarted since the request) will not get any readier.
+    pending = set(broker.pending())
+    return time.time() >= deadline_at or all(broker.is_ready(key) or key not in pending for key in keys)
 
 
 def seconds_left(group: Group, requested_at: float, wait: bool) -> float:
