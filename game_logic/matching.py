@@ -31,9 +31,10 @@ def trust_group_matrix(num_participants: int, round_number: int, partner: str, r
     if partner == 'ai':
         return [[i] for i in range(1, num_participants + 1)]
     if num_participants % 2:
+        options = [n for n in (num_participants - 1, num_participants + 1) if n > 0]
         raise MatchingError(
             f"partner='human' pairs a trustor with a trustee, so it needs an even number of participants, "
-            f"got {num_participants}; use {num_participants - 1 or 2} or {num_participants + 1}"
+            f"got {num_participants}; use {' or '.join(map(str, options))}"
         )
     num_pairs = num_participants // 2
     shift = (round_number - 1) % num_pairs if rematch else 0

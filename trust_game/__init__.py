@@ -206,8 +206,17 @@ def has_bots(group: Group) -> bool:
 
 
 def ai_return_ready(group: Group) -> bool:
-    deadline_at = group.ai_requested_at + cfg(group)['ai_collect_deadline_seconds']
-    return time.time() >= deadline_at or broker.is_ready(broker_key(group))
+    """The AI's answer is in (or its deadline passed) and the minimum delay is over.
+
+    The minimum delay (ai_min_return_seconds) is the same in every identity treatment, so neither an
+    instant reply nor a treatment difference in waiting can tell the trustor what the partner is.
+    """
+    config = cfg(group)
+    now = time.time()
+    if now < group.ai_requested_at + config.get('ai_min_return_seconds', 0):
+        return False
+    deadline_at = group.ai_requested_at + config['ai_collect_deadline_seconds']
+    return now >= deadline_at or not needs_ai_return(group) or broker.is_ready(broker_key(group))
 
 
 def record_ai_call(group: Group, decision) -> None:
@@ -270,7 +279,8 @@ def try_settle(group: Group, wait: bool = False, force: bool = False) -> bool:
     if group.settled:
         return True
     if group.partner_kind == 'ai':
-        if not (wait or force or not needs_ai_return(group) or ai_return_ready(group)):
+        # Sending nothing is answered after the same minimum delay: the wait must not depend on the amount.
+        if not (wait or force or ai_return_ready(group)):
             return False
         collect_ai_return(group, wait)
     set_payoffs(group)

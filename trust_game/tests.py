@@ -193,8 +193,41 @@ class PlayerBot(Bot):
                 p.group.sent_amount * config['multiplier'] - p.group.sent_back_amount
                 for p in self.player.in_rounds(1, config['num_rounds'])
             )
+        if self.player.role == C.TRUSTOR_ROLE:
+            self.check_exports()
         expect(self.participant.payoff, expected)
         expect(f'id="total-points">{cu(expected)}<', 'in', self.html)
         money = expected * config['real_world_currency_per_point'] + config['participation_fee']
         expect(abs(float(self.participant.payoff_plus_participation_fee()) - money) < 1e-9, True)
         yield Payment
+
+    def check_exports(self):
+        """The exports, fed this trustor's 30 rounds, hold exactly the played rounds and the AI calls made."""
+        config = self.session.config
+        num_rounds = config['num_rounds']
+        all_rounds = self.player.in_all_rounds()
+        decisions = list(custom_export(all_rounds))
+        expect(decisions[0], EXPORT_COLUMNS)
+        expect([row[1] for row in decisions[1:]], list(range(1, num_rounds + 1)))
+        for row in decisions[1:]:
+            record = dict(zip(EXPORT_COLUMNS, row))
+            sent, returned, points = expected_trustor_round(self, record['round'])
+            expect((record['amount_sent'], record['amount_returned'], record['trustor_payoff']), (sent, returned, points))
+            expect(record['trustor_id'], self.participant.code)
+            expect(record['partner_label_shown'], self.expected_label() or '')
+        calls = list(custom_export_ai_calls(all_rounds))
+        expect(calls[0], AI_CALL_COLUMNS)
+        if config['partner'] == 'human':
+            expect(len(calls), 1)
+            return
+        rounds_with_a_call = [
+            r for r in range(1, num_rounds + 1) if expected_trustor_round(self, r)[0] > 0
+        ]
+        expect([row[2] for row in calls[1:]], rounds_with_a_call)
+        for row in calls[1:]:
+            record = dict(zip(AI_CALL_COLUMNS, row))
+            expect(record['app'], 'trust_game')
+            expect(record['decision'], 'return')
+            expect(record['policy'], config['ai_policy'])
+            expect(record['parsed_value'], expected_trustor_round(self, record['round'])[1])
+            expect(record['fallback'], 0)
