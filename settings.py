@@ -53,6 +53,9 @@ SESSION_CONFIG_DEFAULTS = dict(
     llm_timeout_seconds=20,
     llm_persona='',
     ai_collect_deadline_seconds=30,
+    # trust_game: an AI trustee's return is shown no sooner than this after the send, in every identity
+    # treatment, so an instant reply cannot give the AI away (bots skip it)
+    ai_min_return_seconds=3,
     # --- online recruitment ---
     prolific_completion_url='',
 )
