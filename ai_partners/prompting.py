@@ -30,12 +30,13 @@ def load_template(name: str) -> Template:
 
 def label_text(view: GameView) -> str:
     """How the partner is labelled to the people deciding about it, in words."""
-    audience = 'The selectors' if view.role == 'candidate' else 'Your partner'
+    audience, see, are = (('The selectors', 'see', 'are') if view.role == 'candidate'
+                          else ('Your partner', 'sees', 'is'))
     if view.shown_as == 'AI':
-        return f'{audience} see you labelled as an AI.'
+        return f'{audience} {see} you labelled as an AI.'
     if view.shown_as == 'Human':
-        return f'{audience} see you labelled as a human.'
-    return f'{audience} are not told whether you are a human or an AI.'
+        return f'{audience} {see} you labelled as a human.'
+    return f'{audience} {are} not told whether you are a human or an AI.'
 
 
 def history_text(view: GameView) -> str:
@@ -47,11 +48,13 @@ def history_text(view: GameView) -> str:
 
 def _history_line(role: str, row: dict) -> str:
     parts = []
-    if 'times_chosen' in row:
+    # A trustee is always paired, so "chosen" only means something to a candidate.
+    if 'times_chosen' in row and role == 'candidate':
         chosen = row['times_chosen']
         parts.append(f"{chosen} selector{'s' if chosen != 1 else ''} chose you")
     if 'sent' in row:
-        parts.append(f"you were sent {row['sent']} points")
+        sender = 'your partner' if role == 'trustee' else 'the selectors'
+        parts.append(f"{sender} sent you {row['sent']} points")
     if 'received' in row:
         parts.append(f"you received {row['received']} points")
     if 'returned' in row:

@@ -75,6 +75,19 @@ def test_prompt_holds_only_own_history_and_the_label_shown(fault_server):
     assert '- Round 1: 0 selectors chose you.' in user
 
 
+def test_trustee_prompt_uses_trust_game_rules_and_history(fault_server):
+    server = fault_server('ok')
+    trustee = GameView(role='trustee', round_number=2, num_rounds=5, endowment=10, multiplier=3, shown_as='Human',
+                       identity='false_label', history=[dict(round=1, times_chosen=1, sent=4, received=12, returned=6)])
+    decision = partner_for(server.base_url).decide_return(trustee, amount_sent=5, amount_received=15)
+    assert decision.value == 7 and not decision.fallback
+    system, user = (m['content'] for m in server.requests[0]['body']['messages'])
+    assert 'investment game of 5 rounds' in system and 'candidate' not in system
+    assert '- Round 1: your partner sent you 4 points, you received 12 points, you returned 6.' in user
+    assert 'Your partner sees you labelled as a human.' in user
+    assert 'Your partner sent you 5 points, so you received 15 points.' in user
+
+
 def test_slow_endpoint_falls_back_with_timeout(fault_server):
     server = fault_server('slow', delay=3.0)
     started = time.monotonic()
