@@ -28,8 +28,8 @@ def fresh_broker():
     own.shutdown()
 
 
-def test_four_half_second_calls_finish_together(fault_server, fresh_broker):
-    server = fault_server('slow', delay=0.5)
+def test_four_one_second_calls_finish_together(fault_server, fresh_broker):
+    server = fault_server('slow', delay=1.0)
     partners = {f'k{i}': llm_partner(server.base_url, f'S-g1-A{i}') for i in range(4)}
     started = time.monotonic()
     for key, partner in partners.items():
@@ -39,7 +39,8 @@ def test_four_half_second_calls_finish_together(fault_server, fresh_broker):
                for key, partner in partners.items()]
     elapsed = time.monotonic() - started
     assert all(not d.fallback and d.value == 15 for d in results)
-    assert 0.5 <= elapsed < 1.0, elapsed  # serial would take 2 s
+    # together: ~1 s; two at a time would take 2 s, one at a time 4 s (margin for a busy machine)
+    assert 1.0 <= elapsed < 2.0, elapsed
 
 
 def test_deadline_gives_the_scripted_fallback(fault_server, fresh_broker):
