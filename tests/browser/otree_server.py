@@ -7,6 +7,7 @@ parent; stopping kills the whole process group.
 """
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -157,8 +158,12 @@ def start_server(workdir: Path, startup_seconds: float = 60) -> OTreeServer:
     port = free_port()
     rest_key = secrets.token_hex(12)
     log_path = workdir / 'server.log'
-    otree = Path(sys.executable).with_name('otree')
-    command = [str(otree) if otree.exists() else 'otree', 'prodserver', f'127.0.0.1:{port}']
+    # prodserver starts its timeout worker as `otree` from PATH, so the command must be on PATH anyway.
+    beside_python = Path(sys.executable).with_name('otree')
+    otree = str(beside_python) if beside_python.exists() else shutil.which('otree')
+    if not otree:
+        raise ServerError('the `otree` command is not on PATH: pip install -r requirements.txt')
+    command = [otree, 'prodserver', f'127.0.0.1:{port}']
     with open(log_path, 'wb') as log:
         process = subprocess.Popen(
             command,

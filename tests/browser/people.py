@@ -15,7 +15,17 @@ from urllib.parse import urlparse
 
 from playwright.sync_api import Error as PlaywrightError
 
-WAIT_PAGES = {'ArrivalWaitPage', 'RoundStart', 'MessagesWaitPage', 'ChoicesWaitPage', 'ReturnsWaitPage'}
+# Pages a participant only watches: oTree wait pages (they advance over their WebSocket) and the app's
+# AI gates (shown while AI decisions are still coming; they submit themselves once the server is ready).
+WAIT_PAGES = {
+    'ArrivalWaitPage',
+    'RoundStart',
+    'MessagesWaitPage',
+    'AIMessagesGate',
+    'ChoicesWaitPage',
+    'ReturnsWaitPage',
+    'AIReturnsGate',
+}
 LAST_PAGE = 'Payment'
 ACTION_TIMEOUT_MS = 15_000
 NAVIGATION_TIMEOUT_MS = 20_000
