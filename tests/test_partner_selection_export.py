@@ -1,0 +1,101 @@
+"""The partner_selection exports as a researcher gets them: `otree test ps_disclosed --export DIR` and the
+candidate / AI-call exports, checked against the codebook in README.md (so the README stays true)."""
+import csv
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from test_otree_configs import REPO, copy_project, output_tail, run_otree
+
+MESSAGE_FROM_BOTS = 'Hi selectors!\nI return half 🙂 <b>promise</b>'  # partner_selection/tests.py MESSAGE
+
+
+def codebook_columns(heading: str) -> list:
+    """Column names listed in the README table under the heading that contains `heading`."""
+    text = (REPO / 'README.md').read_text(encoding='utf8')
+    section = text[text.index(heading):]
+    section = section[: section.index('\n### ', 1)] if '\n### ' in section[1:] else section
+    names = []
+    for line in section.splitlines():
+        if line.startswith('| `'):
+            names += re.findall(r'`([a-z_0-9]+)`', line.split('|')[1])
+    return names
+
+
+@pytest.fixture(scope='module')
+def exports(tmp_path_factory):
+    project = copy_project(tmp_path_factory.mktemp('ps_export'))
+    out = project / 'export'
+    result = run_otree(project, 'test', 'ps_disclosed', '--export', out)
+    assert result.returncode == 0, output_tail(result)
+    extra = project / 'extra'
+    result = subprocess.run(
+        [sys.executable, 'scripts/bot_session.py', 'ps_hidden', '--out', str(extra), '--set', 'num_rounds=3'],
+        cwd=project, capture_output=True, text=True, timeout=1800,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    read = lambda path: list(csv.DictReader(open(path, encoding='utf8')))  # noqa: E731
+    return dict(
+        decisions=read(out / 'partner_selection_custom.csv'),
+        hidden_decisions=read(extra / 'partner_selection_custom.csv'),
+        candidates=read(extra / 'partner_selection_candidates.csv'),
+        ai_calls=read(extra / 'partner_selection_ai_calls.csv'),
+    )
+
+
+def test_otree_test_export_writes_the_decision_columns_of_the_codebook(exports):
+    expected = codebook_columns('### `partner_selection` decisions')
+    assert list(exports['decisions'][0].keys()) == expected
+
+
+def test_candidate_and_ai_call_exports_match_the_codebook(exports):
+    assert list(exports['candidates'][0].keys()) == codebook_columns('### `partner_selection` candidates')
+    assert list(exports['ai_calls'][0].keys()) == codebook_columns('### AI calls')
+
+
+def test_one_decision_row_per_selector_and_round_with_chance_level(exports):
+    rows = exports['decisions']
+    # ps_disclosed: 5 participants = 1 group of 3 selectors, 10 rounds; the bot cases run one session each
+    per_session = {}
+    for row in rows:
+        per_session.setdefault(row['session_code'], []).append(row)
+    for session_rows in per_session.values():
+        pairs = {(r['selector_id'], r['round']) for r in session_rows}
+        assert len(pairs) == len(session_rows) <= 3 * 10
+    for row in rows:
+        assert row['treatment'] == 'disclosed'
+        assert float(row['ai_share_offered']) == int(row['n_ai_offered']) / int(row['n_candidates_offered'])
+        if row['choice_timed_out'] == '1':
+            assert row['chosen_candidate_id'] == row['chose_ai'] == ''
+        else:
+            assert row['chose_ai'] == ('1' if row['chosen_kind'] == 'ai' else '0')
+            assert int(row['selector_payoff']) == 10 - int(row['amount_sent']) + int(row['amount_returned'])
+
+
+def test_newlines_and_unicode_in_messages_survive_the_export(exports):
+    offered = [m for row in exports['decisions'] for m in json.loads(row['offered_messages_json'])]
+    assert MESSAGE_FROM_BOTS in offered
+    human_messages = [json.loads(r['message_json']) for r in exports['candidates'] if r['kind'] == 'human']
+    assert MESSAGE_FROM_BOTS in human_messages
+    assert all(int(r['message_length']) == len(json.loads(r['message_json'])) for r in exports['candidates'])
+
+
+def test_hidden_treatment_exports_no_badges_and_scored_beliefs(exports):
+    for row in exports['hidden_decisions']:
+        assert set(row['offered_badges'].split(';')) == {''}
+        guesses = row['belief_guesses'].split(';')
+        kinds = row['offered_kinds'].split(';')
+        assert len(guesses) == len(kinds)
+        assert int(row['belief_n_correct']) == sum(g == k for g, k in zip(guesses, kinds))
+
+
+def test_every_ai_message_and_return_is_logged_once(exports):
+    calls = exports['ai_calls']
+    ai_rows = [r for r in exports['candidates'] if r['kind'] == 'ai']
+    assert len([c for c in calls if c['decision'] == 'message']) == len(ai_rows)
+    chosen_ai = [r for r in exports['hidden_decisions'] if r['chose_ai'] == '1']
+    assert len([c for c in calls if c['decision'] == 'return']) == len(chosen_ai)
+    assert {c['policy'] for c in calls} == {'scripted'}
