@@ -123,6 +123,10 @@ SESSION_CONFIGS.append(dict(name='check_human_rematch', app_sequence=['trust_gam
                             partner='human', identity='false_label', rematch=True, num_rounds=3))
 SESSION_CONFIGS.append(dict(name='check_ai_hidden', app_sequence=['trust_game'], num_demo_participants=2,
                             partner='ai', identity='hidden', num_rounds=3))
+# an LLM endpoint that refuses connections (port 9, "discard"): every AI return must fall back, flagged
+SESSION_CONFIGS.append(dict(name='check_ai_llm_down', app_sequence=['trust_game'], num_demo_participants=2,
+                            partner='ai', identity='disclosed', num_rounds=2, ai_policy='llm',
+                            llm_base_url='http://127.0.0.1:9/v1', llm_timeout_seconds=2))
 '''
 
 
@@ -191,3 +195,14 @@ def test_odd_number_of_human_participants_is_refused_with_a_clear_message(tmp_pa
     result = run_otree(copy_project(tmp_path), 'test', 'trust_human', 3)
     assert result.returncode != 0
     assert 'needs an even number of participants, got 3' in result.stdout + result.stderr
+
+
+def test_unreachable_llm_falls_back_to_scripted_returns_and_flags_them(tmp_path):
+    rows = exported_rows(tmp_path, 'check_ai_llm_down')
+    assert len(rows) == 4 * 2 * 2  # cases × trustors × played rounds
+    for row in rows:
+        check_payoff_arithmetic(row)
+        assert row['partner_label_shown'] == 'AI'
+        # an AI call is made only when something was sent; each such call failed and fell back
+        assert row['return_fallback'] == ('1' if row['amount_sent'] != '0' else '0')
+    assert any(row['return_fallback'] == '1' for row in rows)

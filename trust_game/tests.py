@@ -55,11 +55,19 @@ def human_return(case: str, session_code: str, round_number: int, received: int)
 
 
 def expected_ai_return(bot, round_number: int, sent: int) -> int:
-    """The scripted AI trustee's return for this trustor, round and amount, asked directly of ai_partners."""
+    """The AI trustee's return for this trustor, round and amount.
+
+    Scripted (the policy, or the fallback of a failed LLM call): asked directly of ai_partners.
+    A real LLM answer cannot be predicted: then the stored answer, checked to be a whole number in range.
+    """
     config = bot.session.config
     received = sent * config['multiplier']
     if received == 0:
         return 0
+    calls = AICall.filter(group=bot.player.in_round(round_number).group)
+    if len(calls) == 1 and calls[0].policy != 'scripted' and not calls[0].fallback:
+        expect(0 <= calls[0].value <= received, True)
+        return calls[0].value
     trustee = f'A{bot.participant.id_in_session}' + (f'r{round_number}' if config['rematch'] else '')
     partner = make_partner(config, f'{bot.session.code}-{trustee}')
     view = GameView(role='trustee', round_number=round_number, num_rounds=config['num_rounds'],
@@ -170,8 +178,11 @@ class PlayerBot(Bot):
                 expect(len(calls), 1 if sent else 0)
                 for call in calls:
                     expect(call.value, returned)
-                    expect(call.fallback, False)
-                    expect(group.return_fallback, False)
+                    expect(group.return_fallback, call.fallback)
+                    if config['ai_policy'] == 'scripted':
+                        expect(call.fallback, False)
+                    if call.fallback:
+                        expect(call.fallback_reason != '', True)
         else:
             received = group.sent_amount * config['multiplier']
             expect(self.player.payoff, received - group.sent_back_amount)
@@ -230,4 +241,5 @@ class PlayerBot(Bot):
             expect(record['decision'], 'return')
             expect(record['policy'], config['ai_policy'])
             expect(record['parsed_value'], expected_trustor_round(self, record['round'])[1])
-            expect(record['fallback'], 0)
+            if config['ai_policy'] == 'scripted':
+                expect(record['fallback'], 0)
