@@ -45,6 +45,17 @@ def _nll(theta, rounds, n, n_ai):
     return -float(np.sum(n_ai * np.log(p) + (n - n_ai) * np.log1p(-p)))
 
 
+def _nll_and_grad(theta, rounds, n, n_ai):
+    """Negative log-likelihood and its exact gradient in (p0, p_inf, k)."""
+    p0, p_inf, k = theta
+    decay = np.exp(-k * (rounds - 1.0))
+    p = np.clip(p_inf - (p_inf - p0) * decay, 1e-12, 1 - 1e-12)
+    d_p = -(n_ai / p - (n - n_ai) / (1.0 - p))
+    grad = np.array([np.sum(d_p * decay), np.sum(d_p * (1.0 - decay)),
+                     np.sum(d_p * (p_inf - p0) * (rounds - 1.0) * decay)])
+    return -float(np.sum(n_ai * np.log(p) + (n - n_ai) * np.log1p(-p))), grad
+
+
 def _flat_log_lik(n, n_ai):
     p = np.clip(n_ai.sum() / n.sum(), 1e-12, 1 - 1e-12)
     return float(n_ai.sum() * np.log(p) + (n.sum() - n_ai.sum()) * np.log1p(-p))
@@ -72,7 +83,8 @@ def fit_curve_counts(rounds, n, n_ai, n_starts: int = 5, seed: int = 0, start=No
     best = None
     for x0 in starts:
         x0 = np.clip(x0, [b[0] for b in BOUNDS], [b[1] for b in BOUNDS])
-        result = optimize.minimize(_nll, x0, args=(rounds, n, n_ai), method='L-BFGS-B', bounds=BOUNDS)
+        result = optimize.minimize(_nll_and_grad, x0, args=(rounds, n, n_ai), jac=True, method='L-BFGS-B',
+                                   bounds=BOUNDS)
         if best is None or result.fun < best.fun:
             best = result
     return dict(p0=best.x[0], p_inf=best.x[1], k=best.x[2], log_lik=-best.fun,
@@ -108,7 +120,7 @@ def _bootstrap(rounds, n_mat, ai_mat, estimate, n_boot, rng) -> np.ndarray:
     weights = rng.multinomial(n_sel, np.full(n_sel, 1.0 / n_sel), size=n_boot)
     for b in range(n_boot):
         n, n_ai = weights[b] @ n_mat, weights[b] @ ai_mat
-        draws[b] = fit_curve_counts(rounds, n, n_ai, n_starts=2, start=estimate)['x']
+        draws[b] = fit_curve_counts(rounds, n, n_ai, n_starts=1, start=estimate)['x']
     return draws
 
 
