@@ -27,6 +27,13 @@ EXPECTED_LABEL = {
     ('human', 'false_label'): 'AI',
 }
 
+# What the trustor's instructions say the partner is, per label shown.
+INSTRUCTIONS_SAY = {
+    'AI': 'the trustee, is an AI agent',
+    'Human': 'the trustee, is another participant',
+    None: 'you will not be told which',
+}
+
 
 def intended_send(case: str, session_code: str, participant_code: str, round_number: int, endowment: int) -> int:
     """What a trustor bot submits (the timeouts case submits this too, but it must not count)."""
@@ -115,7 +122,10 @@ class PlayerBot(Bot):
         if self.round_number > config['num_rounds']:
             return
         if self.round_number == 1:
-            expect('trust', 'in', self.html.lower())
+            if self.player.role == C.TRUSTOR_ROLE:
+                expect(INSTRUCTIONS_SAY[self.expected_label()], 'in', self.html)
+            else:
+                expect('You are the <b>trustee</b>', 'in', self.html)
             yield Instructions
         if self.player.role == C.TRUSTOR_ROLE:
             yield from self.send()
@@ -134,9 +144,13 @@ class PlayerBot(Bot):
         expect(label_in(self.html), self.expected_label())
         amount = intended_send(self.case, self.session.code, self.participant.code, self.round_number, endowment)
         if self.case == 'random' and self.round_number == 1:
-            for bad in (-1, endowment + 1, 'abc', '', '2.5'):
+            expect('form-control-errors', 'not in', self.html)
+            yield SubmissionMustFail(Send, dict(sent_amount=endowment + 1))
+            expect(f'Please enter a whole number of points from 0 to {endowment}.', 'in', self.html)
+            # oTree's integer field refuses these itself, with its own message on the field
+            for bad in (-1, 'abc', '', '2.5'):
                 yield SubmissionMustFail(Send, dict(sent_amount=bad))
-            expect(f'from 0 to {endowment}', 'in', self.html)
+                expect('form-control-errors', 'in', self.html)
             expect(self.group.field_maybe_none('sent_amount'), None)
         if self.case == 'timeouts' and self.round_number == 1:
             yield Submission(Send, dict(sent_amount=amount), timeout_happened=True)
@@ -152,9 +166,13 @@ class PlayerBot(Bot):
         expect(f'you received <b>{received}</b> points', 'in', self.html)
         returned = human_return(self.case, self.session.code, self.round_number, received)
         if self.case == 'random' and self.round_number == 1:
-            for bad in (-1, received + 1, 'abc', ''):
+            expect('form-control-errors', 'not in', self.html)
+            yield SubmissionMustFail(Return, dict(sent_back_amount=received + 1))
+            expect(f'Please enter a whole number of points from 0 to {received}.', 'in', self.html)
+            for bad in (-1, 'abc', ''):
                 yield SubmissionMustFail(Return, dict(sent_back_amount=bad))
-            expect(f'from 0 to {received}', 'in', self.html)
+                expect('form-control-errors', 'in', self.html)
+            expect(self.group.field_maybe_none('sent_back_amount'), None)
         if self.case == 'timeouts' and self.round_number == 2:
             # A half-typed value in an auto-submitted form is not a decision.
             yield Submission(Return, dict(sent_back_amount=received), timeout_happened=True)
