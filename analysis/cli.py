@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report(args) -> int:
+    from .io import load_candidates, read_export
+    # Check the files before importing matplotlib and statsmodels: a bad file fails in a second.
+    read_export(args.export)
+    if args.candidates:
+        load_candidates(args.candidates)
     from .report import build_report
     path = build_report(args.export, args.out, candidates=args.candidates, n_boot=args.n_boot,
                         curve_boot=args.curve_boot, mixed=args.mixed, per_selector=args.per_selector,

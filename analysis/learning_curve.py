@@ -161,7 +161,8 @@ def fit_learning_curves(data: pd.DataFrame, treatment: str = 'treatment', round:
             low, high = np.quantile(draws, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
             method = 'cluster_bootstrap'
         else:
-            low, high = fit['x'] - z * se, fit['x'] + z * se
+            lower, upper = np.array(BOUNDS).T
+            low, high = np.maximum(fit['x'] - z * se, lower), np.minimum(fit['x'] + z * se, upper)
             method = 'wald'
         for i, parameter in enumerate(PARAMETERS):
             param_rows.append(dict(treatment=name, parameter=parameter, estimate=fit['x'][i], se=se[i],

@@ -1,0 +1,70 @@
+"""The simulator writes the export schema, seeded, with the treatments' badges and flagged timeouts."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.io import CANDIDATE_COLUMNS, DECISION_COLUMNS, load_candidates, load_decisions, split_cards, write_export
+from analysis.simulate import simulate_session
+
+
+def test_exports_have_exactly_the_codebook_columns_and_validate(tmp_path):
+    decisions, candidates = simulate_session('ewa', n_groups=3, n_rounds=4, timeout_rate=0.2, seed=1)
+    assert list(decisions.columns) == DECISION_COLUMNS
+    assert list(candidates.columns) == CANDIDATE_COLUMNS
+    write_export(decisions, tmp_path / 'd.csv')
+    write_export(candidates, tmp_path / 'c.csv')
+    assert len(load_decisions(tmp_path / 'd.csv')) == 3 * 3 * 4
+    assert len(load_candidates(tmp_path / 'c.csv')) == 3 * 4 * 4
+
+
+def test_same_seed_same_session_other_seed_other_session():
+    first, _ = simulate_session(seed=5)
+    again, _ = simulate_session(seed=5)
+    other, _ = simulate_session(seed=6)
+    pd.testing.assert_frame_equal(first, again)
+    assert not first['chosen_candidate_id'].equals(other['chosen_candidate_id'])
+
+
+def test_badges_follow_the_treatment():
+    decisions, _ = simulate_session('random', n_groups=3, n_rounds=2, seed=2)
+    for _, row in decisions.iterrows():
+        kinds = row['offered_kinds'].split(';')
+        badges = row['offered_badges'].split(';')
+        expected = {'hidden': ['' for _ in kinds],
+                    'disclosed': ['AI' if k == 'ai' else 'Human' for k in kinds],
+                    'false_label': ['Human' if k == 'ai' else 'AI' for k in kinds]}[row['treatment']]
+        assert badges == expected
+
+
+def test_timeouts_leave_choice_and_return_empty_and_pay_the_endowment():
+    decisions, _ = simulate_session('random', n_groups=4, n_rounds=5, timeout_rate=0.3, elicit_beliefs=False, seed=3)
+    timed_out = decisions[decisions['choice_timed_out'] == 1]
+    assert len(timed_out) > 0
+    assert (timed_out['chose_ai'] == '').all() and (timed_out['chosen_candidate_id'] == '').all()
+    assert (timed_out['amount_sent'] == 0).all() and (timed_out['selector_payoff'] == 10).all()
+
+
+def test_payoff_is_endowment_minus_sent_plus_returned_plus_belief_bonus():
+    decisions, _ = simulate_session('random', n_groups=3, n_rounds=3, seed=4)
+    chosen = decisions[decisions['choice_timed_out'] == 0]
+    expected = 10 - chosen['amount_sent'] + chosen['amount_returned'].astype(int) + chosen['belief_bonus']
+    assert (chosen['selector_payoff'] == expected).all()
+    assert (chosen['amount_returned'].astype(int) <= chosen['amount_received_by_candidate']).all()
+
+
+def test_chance_level_follows_group_composition():
+    decisions, _ = simulate_session('random', n_groups=2, n_human=3, n_ai=1, n_rounds=2, seed=5)
+    assert (decisions['ai_share_offered'] == 0.25).all()
+    assert (split_cards(decisions['offered_kinds']).map(lambda k: k.count('ai')) == 1).all()
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(model='nonsense'), "unknown model 'nonsense'"),
+    (dict(model='rescorla_wagner', params=dict(gamma=1)), "has no parameter(s) ['gamma']"),
+    (dict(treatments=['secret']), "unknown treatment(s) ['secret']"),
+    (dict(model='curve', params=dict(p0=0.5)), 'lack'),
+])
+def test_bad_simulation_settings_are_rejected(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        simulate_session(**kwargs)
+    assert message in str(info.value)
