@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument('--curve-boot', type=int, default=200,
                         help='bootstrap replicates for the learning-curve CIs and differences (default 200)')
     report.add_argument('--mixed', choices=('auto', 'on', 'off'), default='auto',
-                        help='mixed-effects logit (slow on big data): auto = only up to 6000 choices (default)')
+                        help='mixed-effects logit (slow on big data): auto = only up to 25000 choices (default)')
     report.add_argument('--per-selector', action='store_true',
                         help='also fit the learning models per selector (adds ~30 s for 975 selectors)')
     report.add_argument('--include-excluded', action='store_true',

@@ -178,7 +178,8 @@ def fit_learning_curves(data: pd.DataFrame, treatment: str = 'treatment', round:
 
 def compare_learning_curves(data: pd.DataFrame, reference: str | None = None, treatment: str = 'treatment',
                             round: str = 'round', dv: str = 'chose_ai', selector: str = 'selector_id',
-                            n_boot: int = 200, ci: float = 0.95, seed: int = 0, progress: bool = False):
+                            n_boot: int = 200, ci: float = 0.95, seed: int = 0, progress: bool = False,
+                            params: pd.DataFrame | None = None):
     """Treatment differences in p0, p_inf and k (other treatment − reference).
 
     Treatments are independent groups of selectors, so each is bootstrapped separately (selectors
@@ -189,9 +190,12 @@ def compare_learning_curves(data: pd.DataFrame, reference: str | None = None, tr
     DataFrame with ``contrast`` ('disclosed - hidden', …), ``parameter``, ``difference``,
     ``se`` (sqrt of the summed Hessian variances), ``z``, ``p_value`` (Wald), ``ci_low``, ``ci_high``
     (cluster-bootstrap percentiles; Wald when n_boot = 0).
+    params : the ``params`` output of :func:`fit_learning_curves` on the same data, to reuse its fits
+        and bootstrap draws instead of fitting again.
     """
-    params, _ = fit_learning_curves(data, treatment, round, dv, selector, n_boot=n_boot, ci=ci, seed=seed,
-                                    progress=progress)
+    if params is None:
+        params, _ = fit_learning_curves(data, treatment, round, dv, selector, n_boot=n_boot, ci=ci, seed=seed,
+                                        progress=progress)
     names = list(dict.fromkeys(params['treatment']))
     if len(names) < 2:
         return pd.DataFrame(columns=['contrast', 'parameter', 'difference', 'se', 'z', 'p_value', 'ci_low', 'ci_high'])

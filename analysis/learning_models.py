@@ -315,10 +315,13 @@ def _theta_dict(model: LearningModel, theta: np.ndarray, n: int) -> dict:
 
 def card_log_probabilities(utilities: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     """log softmax over the offered cards (padding cards get −inf)."""
-    u = np.where(kinds >= 0, utilities, -np.inf)
+    offered = kinds >= 0
+    u = np.where(offered, utilities, -np.inf)
     top = u.max(axis=1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
-    return u - top - np.log(np.exp(u - top).sum(axis=1, keepdims=True))
+    # A trial with no cards (a selector with fewer trials than others) gets a harmless denominator 1.
+    total = np.exp(u - top).sum(axis=1, keepdims=True)
+    return u - top - np.log(np.where(offered.any(axis=1, keepdims=True), total, 1.0))
 
 
 def negative_log_likelihood(model: LearningModel, theta, trials: Trials, gradient: bool = False):

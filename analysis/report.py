@@ -23,8 +23,8 @@ from .io import ExportError, exclusion_summary, fit_sample, load_candidates, rea
 __all__ = ['build_report', 'plot_choice_share', 'plot_returns_by_kind', 'plot_model_comparison',
            'MIXED_AUTO_LIMIT']
 
-# Above this many choices the variational mixed model takes minutes; 'auto' then skips it.
-MIXED_AUTO_LIMIT = 6000
+# Above this many choices the variational mixed model takes minutes (26 s at 19,500); "auto" then skips it.
+MIXED_AUTO_LIMIT = 25000
 _COLORS = {'hidden': '#1f77b4', 'disclosed': '#d62728', 'false_label': '#2ca02c'}
 
 
@@ -165,7 +165,7 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     shares = curves.ai_choice_share(sample, n_boot=n_boot, seed=seed)
     steps.update()
     params, fits = learning_curve.fit_learning_curves(sample, n_boot=curve_boot, seed=seed)
-    differences = learning_curve.compare_learning_curves(sample, n_boot=curve_boot, seed=seed)
+    differences = learning_curve.compare_learning_curves(sample, n_boot=curve_boot, seed=seed, params=params)
     plot_choice_share(shares, params, out_dir / 'ai_choice_by_round.png')
     page.figure('ai_choice_by_round.png', 'AI-choice share by round and treatment')
     page.table(f'Share choosing an AI candidate (selector-clustered bootstrap CIs, {n_boot} replicates)', shares)

@@ -49,5 +49,5 @@ def test_ci_resamples_selectors_not_choices():
 def test_above_chance_flags_ci_beyond_chance():
     data = _choices({f's{i}': [1, 1, 0] if i < 18 else [0, 1, 0] for i in range(20)})
     table = ai_choice_share(data, n_boot=500, seed=0).set_index('round')
-    assert table.loc[1, 'above_chance'] is True or table.loc[1, 'above_chance'] == True  # noqa: E712
+    assert table.loc[1, 'above_chance'] == True  # noqa: E712
     assert table.loc[3, 'above_chance'] == False  # noqa: E712

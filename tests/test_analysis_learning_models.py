@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from analysis.io import validate_decisions
+from analysis.io import fit_sample, validate_decisions
 from analysis.learning_models import (EWA, MODELS, RandomChoice, RescorlaWagner, StaticPreference, compare_models,
                                       fit_per_selector, fit_pooled, negative_log_likelihood, prepare_trials)
 from analysis.simulate import simulate_session
@@ -17,9 +17,15 @@ def _trials(model, params, **kwargs):
 
 
 @pytest.fixture(scope='module')
-def rw_trials():
-    return _trials('rescorla_wagner', RW_TRUTH, treatments=['hidden', 'disclosed'], n_groups=50, n_rounds=15,
-                   timeout_rate=0.03, seed=21)
+def rw_decisions():
+    decisions, _ = simulate_session('rescorla_wagner', RW_TRUTH, treatments=['hidden', 'disclosed'], n_groups=50,
+                                    n_rounds=15, timeout_rate=0.03, elicit_beliefs=False, seed=21)
+    return validate_decisions(decisions.astype(str).replace({'nan': ''}))
+
+
+@pytest.fixture(scope='module')
+def rw_trials(rw_decisions):
+    return prepare_trials(rw_decisions)
 
 
 def test_every_model_declares_bounds_init_and_meaning():
@@ -51,9 +57,17 @@ def test_random_choice_likelihood_is_log_of_number_of_cards(rw_trials):
     assert nll.sum() == pytest.approx(rw_trials.n_obs.sum() * np.log(4))
 
 
-def test_timeouts_add_nothing_to_the_likelihood(rw_trials):
-    assert rw_trials.n_obs.sum() < rw_trials.chosen.size  # the fixture has timeouts
-    assert (rw_trials.chosen >= -1).all()
+def test_timeouts_are_kept_as_trials_but_add_nothing_to_the_likelihood(rw_decisions, rw_trials):
+    n_timeouts = int(rw_decisions['choice_timed_out'].sum())
+    assert n_timeouts > 0
+    assert rw_trials.n_obs.sum() == len(rw_decisions) - n_timeouts
+    assert (rw_trials.chosen == -1).sum() == n_timeouts
+    without = prepare_trials(fit_sample(rw_decisions))  # the timed-out rows dropped altogether
+    theta = np.array([0.4, 7.0, -0.5])
+    for model in (RescorlaWagner(), EWA()):
+        t = theta if model.name == 'rescorla_wagner' else np.array([0.8, 0.3, 0.5, 7.0, -0.5])
+        assert negative_log_likelihood(model, t, rw_trials).sum() == pytest.approx(
+            negative_log_likelihood(model, t, without).sum())
 
 
 def test_rescorla_wagner_pooled_recovers_parameters(rw_trials):
