@@ -90,7 +90,9 @@ def plot_model_comparison(table: pd.DataFrame, path) -> None:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda x: f'{x:.4g}', na_rep='', border=0, classes='t', escape=True)
+    # 4 significant digits, but no exponent for log-likelihoods and AICs in the tens of thousands
+    return frame.to_html(index=False, float_format=lambda x: f'{x:.1f}' if 1e3 <= abs(x) < 1e9 else f'{x:.4g}',
+                         na_rep='', border=0, classes='t', escape=True)
 
 
 class _Page:
@@ -197,6 +199,8 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     page.figure('model_comparison.png', 'model comparison')
     page.table('Model comparison (AIC/BIC; lower is better)', comparison)
     pooled = pd.DataFrame([v for (name, fit), v in model_fits.items() if fit == 'pooled'])
+    statistics = ['log_lik', 'n_obs', 'n_params', 'aic', 'bic', 'converged']
+    pooled = pooled[['model'] + [c for c in pooled.columns if c not in statistics + ['model']] + statistics]
     page.table('Pooled parameter estimates', pooled)
     for model in (learning_models.RescorlaWagner(), learning_models.EWA()):
         page.table(f'Parameters of {model.name}', model.describe())
