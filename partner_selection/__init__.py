@@ -6,6 +6,7 @@ from otree.api import *
 
 from ai_partners import GameView, broker, make_partner
 from game_logic import society
+from game_logic.export_schema import AI_CALL_COLUMNS, CANDIDATE_COLUMNS, DECISION_COLUMNS, json_text
 from game_logic.payoffs import trust_outcome
 
 doc = """
@@ -1117,19 +1118,6 @@ def _played_groups(players) -> list:
     return sorted(groups.values(), key=lambda g: (g.session.code, g.round_number, g.id_in_subsession))
 
 
-def _json_text(text) -> str:
-    # oTree's CSV writer turns raw newlines into spaces; a JSON literal keeps them.
-    return json.dumps(text or '', ensure_ascii=False)
-
-
-DECISION_COLUMNS = [
-    'session_code', 'group_id', 'treatment', 'round', 'selector_id', 'selector_label',
-    'n_candidates_offered', 'n_ai_offered', 'ai_share_offered', 'offered_candidate_ids', 'offered_kinds',
-    'offered_badges', 'offered_display_labels', 'offered_messages_json', 'chosen_candidate_id', 'chosen_kind',
-    'chosen_badge', 'chosen_position', 'chose_ai', 'amount_sent', 'multiplier', 'amount_received_by_candidate',
-    'amount_returned', 'return_timed_out', 'return_fallback', 'selector_payoff', 'belief_guesses',
-    'belief_n_correct', 'belief_bonus', 'seconds_on_choice_page', 'choice_timed_out',
-]
 
 
 def decision_row(player: Player) -> list:
@@ -1183,11 +1171,6 @@ def custom_export(players):
             yield decision_row(player)
 
 
-CANDIDATE_COLUMNS = [
-    'session_code', 'group_id', 'treatment', 'round', 'candidate_id', 'participant_code', 'kind', 'policy',
-    'message_json', 'message_length', 'active', 'times_chosen', 'amount_received', 'amount_returned', 'returns',
-    'candidate_payoff', 'message_timed_out', 'return_timed_out', 'message_fallback', 'return_fallback', 'dropped',
-]
 
 
 def custom_export_candidates(players):
@@ -1197,18 +1180,13 @@ def custom_export_candidates(players):
         for c in round_candidates(group):
             yield [
                 group.session.code, group.id_in_subsession, group.treatment, group.round_number, c.candidate_id,
-                c.participant_code, c.kind, c.policy, _json_text(c.message), len(c.message), int(c.active),
+                c.participant_code, c.kind, c.policy, json_text(c.message), len(c.message), int(c.active),
                 c.times_chosen, c.amount_received, c.amount_returned, c.returns, c.payoff,
                 int(c.message_timed_out), int(c.return_timed_out), int(c.message_fallback),
                 int(c.return_fallback), int(c.dropped),
             ]
 
 
-AI_CALL_COLUMNS = [
-    'session_code', 'group_id', 'round', 'app', 'candidate_id', 'decision', 'policy', 'model', 'endpoint_host',
-    'prompt_json', 'raw_reply_json', 'parsed_value', 'latency_ms', 'prompt_tokens', 'completion_tokens',
-    'fallback', 'fallback_reason',
-]
 
 
 def custom_export_ai_calls(players):
@@ -1216,10 +1194,10 @@ def custom_export_ai_calls(players):
     yield AI_CALL_COLUMNS
     for group in _played_groups(players):
         for call in sorted(AICall.filter(group=group), key=lambda c: c.id):
-            parsed = _json_text(call.parsed_value) if call.decision == 'message' else call.parsed_value
+            parsed = json_text(call.parsed_value) if call.decision == 'message' else call.parsed_value
             yield [
                 group.session.code, group.id_in_subsession, call.round_number, 'partner_selection',
                 call.candidate_id, call.decision, call.policy, call.model, call.endpoint_host,
-                _json_text(call.prompt), _json_text(call.raw_reply), parsed, round(call.latency_ms, 1),
+                json_text(call.prompt), json_text(call.raw_reply), parsed, round(call.latency_ms, 1),
                 call.prompt_tokens, call.completion_tokens, int(call.fallback), call.fallback_reason,
             ]

@@ -4,7 +4,6 @@ Each run happens in a fresh temporary copy of the project (no .git, no virtual e
 db.sqlite3), so a stale database in the working tree can never be read. A config whose app folder is
 missing fails here: it is not skipped.
 """
-import ast
 import csv
 import importlib.util
 import re
@@ -14,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from game_logic import export_schema
 
 REPO = Path(__file__).resolve().parents[1]
 # Run oTree with the interpreter running pytest, whatever `otree` is first on PATH.
@@ -99,21 +100,12 @@ def codebook_columns(heading: str) -> list:
     return columns
 
 
-def declared_list(name: str) -> list:
-    """A module-level list literal of trust_game/__init__.py, read without importing oTree."""
-    tree = ast.parse((REPO / 'trust_game' / '__init__.py').read_text(encoding='utf8'))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == name for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise AssertionError(f'trust_game/__init__.py defines no {name}')
-
-
 def test_trust_game_export_columns_are_the_codebooks():
-    assert declared_list('EXPORT_COLUMNS') == codebook_columns('### `trust_game`: `custom_export`')
+    assert export_schema.TRUST_GAME_COLUMNS == codebook_columns('### `trust_game`: `custom_export`')
 
 
-def test_trust_game_ai_call_columns_are_the_codebooks():
-    assert declared_list('AI_CALL_COLUMNS') == codebook_columns('### AI calls: `custom_export_ai_calls`')
+def test_ai_call_columns_are_the_codebooks():
+    assert export_schema.AI_CALL_COLUMNS == codebook_columns('### AI calls: `custom_export_ai_calls`')
 
 
 EXTRA_CONFIGS = '''

@@ -1,9 +1,9 @@
-import json
 import time
 
 from otree.api import *
 
 from ai_partners import GameView, broker, make_partner
+from game_logic.export_schema import AI_CALL_COLUMNS, TRUST_GAME_COLUMNS, json_text
 from game_logic.matching import trust_group_matrix
 from game_logic.payoffs import InvalidAmount, trust_outcome, validate_return, validate_sent
 from game_logic.society import badge_for
@@ -503,11 +503,6 @@ def _flag(value) -> int:
     return int(bool(value))
 
 
-EXPORT_COLUMNS = [
-    'session_code', 'round', 'pair_id', 'identity', 'partner_kind', 'partner_label_shown', 'trustor_id',
-    'trustee_id', 'amount_sent', 'multiplier', 'amount_received', 'amount_returned', 'trustor_payoff',
-    'trustee_payoff', 'send_timed_out', 'return_timed_out', 'return_fallback',
-]
 
 
 def export_row(group: Group) -> list:
@@ -539,21 +534,11 @@ def export_row(group: Group) -> list:
 
 def custom_export(players):
     """Decisions: one row per trustor × played round (columns: README, "trust_game: custom_export")."""
-    yield EXPORT_COLUMNS
+    yield TRUST_GAME_COLUMNS
     for group in _played_groups(players):
         yield export_row(group)
 
 
-AI_CALL_COLUMNS = [
-    'session_code', 'group_id', 'round', 'app', 'candidate_id', 'decision', 'policy', 'model', 'endpoint_host',
-    'prompt_json', 'raw_reply_json', 'parsed_value', 'latency_ms', 'prompt_tokens', 'completion_tokens',
-    'fallback', 'fallback_reason',
-]
-
-
-def _json_text(text) -> str:
-    # oTree's CSV writer turns raw newlines into spaces; a JSON literal keeps them.
-    return json.dumps(text or '', ensure_ascii=False)
 
 
 def custom_export_ai_calls(players):
@@ -563,7 +548,7 @@ def custom_export_ai_calls(players):
         for call in sorted(AICall.filter(group=group), key=lambda c: c.id):
             yield [
                 group.session.code, group.id_in_subsession, call.round_number, 'trust_game', call.trustee_id,
-                call.decision, call.policy, call.model, call.endpoint_host, _json_text(call.prompt),
-                _json_text(call.raw_reply), call.value, round(call.latency_ms, 1), call.prompt_tokens,
+                call.decision, call.policy, call.model, call.endpoint_host, json_text(call.prompt),
+                json_text(call.raw_reply), call.value, round(call.latency_ms, 1), call.prompt_tokens,
                 call.completion_tokens, _flag(call.fallback), call.fallback_reason,
             ]

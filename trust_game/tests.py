@@ -236,10 +236,10 @@ class PlayerBot(Bot):
         num_rounds = config['num_rounds']
         all_rounds = self.player.in_all_rounds()
         decisions = list(custom_export(all_rounds))
-        expect(decisions[0], EXPORT_COLUMNS)
+        expect(decisions[0], TRUST_GAME_COLUMNS)
         expect([row[1] for row in decisions[1:]], list(range(1, num_rounds + 1)))
         for row in decisions[1:]:
-            record = dict(zip(EXPORT_COLUMNS, row))
+            record = dict(zip(TRUST_GAME_COLUMNS, row))
             sent, returned, points = expected_trustor_round(self, record['round'])
             expect((record['amount_sent'], record['amount_returned'], record['trustor_payoff']), (sent, returned, points))
             expect(record['trustor_id'], self.participant.code)
