@@ -69,7 +69,7 @@ _DESCRIPTIONS = {
     'candidates': 'partner_selection candidates export (custom_export_candidates)',
     'trust_game': 'trust_game export (custom_export)',
     'ai_calls': 'AI-calls export (custom_export_ai_calls)',
-    'otree_wide': 'wide all-apps CSV of oTree (participant.code, …)',
+    'otree_wide': 'wide CSV of oTree (all apps or one app: participant.code, …)',
 }
 
 

@@ -211,9 +211,13 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     steps.update()
 
     page.heading('Candidates')
-    page.table('Returns by kind (points returned to each choosing selector)', cand.returns_by_kind(sample))
-    page.table("AI vs human returns: Cohen's d, Welch test", cand.kind_difference(sample))
-    plot_returns_by_kind(sample, out_dir / 'returns_by_kind.png')
+    # A timed-out return is 0 by rule, not the candidate's decision: out of the candidate statistics
+    # (the learning models keep it, since it is what the selector got).
+    decided = sample[sample['return_timed_out'] != 1]
+    page.text(f'{len(sample) - len(decided)} returns that timed out are left out of the candidate statistics.')
+    page.table('Returns by kind (points returned to each choosing selector)', cand.returns_by_kind(decided))
+    page.table("AI vs human returns: Cohen's d, Welch test", cand.kind_difference(decided))
+    plot_returns_by_kind(decided, out_dir / 'returns_by_kind.png')
     page.figure('returns_by_kind.png', 'returns by kind')
     if cand_data is not None:
         page.table('Message length by kind (characters)', cand.message_length_by_kind(cand_data))

@@ -50,3 +50,26 @@ def test_help_documents_every_option():
         for action in sub._actions:
             if action.option_strings and action.dest != 'help':
                 assert action.help and action.option_strings[-1] in text, (name, action.dest)
+
+
+def test_report_on_a_real_otree_bot_export(tmp_path):
+    # tests/data/analysis_otree_ps_balanced_custom.csv: `otree test ps_balanced --export` (3 treatments,
+    # beliefs, bots that time out), written by the partner_selection app's custom_export.
+    export = DATA / 'analysis_otree_ps_balanced_custom.csv'
+    result = _run('report', export, '--out', tmp_path, '--n-boot', 100, '--curve-boot', 20, '--starts', 2,
+                  '--no-progress')
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / 'report.html').read_text(encoding='utf-8')
+    assert 'Belief accuracy' in html and 'Treatment differences' in html
+
+
+def test_real_otree_export_timeouts_are_flagged_and_counted():
+    import pandas as pd
+
+    from analysis.io import exclusion_summary, load_decisions
+    export = DATA / 'analysis_otree_ps_balanced_custom.csv'
+    raw = pd.read_csv(export, dtype=str, keep_default_na=False)
+    summary = exclusion_summary(load_decisions(export)).set_index('treatment')
+    expected = raw[raw['choice_timed_out'] == '1'].groupby('treatment').size()
+    assert expected.sum() > 0
+    assert summary['n_choice_timed_out'].reindex(expected.index).tolist() == expected.tolist()

@@ -60,7 +60,7 @@ def test_trust_game_fixture_flags_send_timeout():
     ('analysis_header_only.csv', 'header but no decision rows'),
     ('analysis_garbage.csv', 'not a CSV text file'),
     ('analysis_unrelated.csv', 'matches none of the decisions, candidates or trust_game exports'),
-    ('analysis_otree_wide.csv', 'this is the wide all-apps CSV of oTree'),
+    ('analysis_otree_wide.csv', 'this is the wide CSV of oTree'),
     ('analysis_bad_chose_ai.csv', "column 'chose_ai' must be one of {0, 1, empty}; found 'yes' at line 4"),
     ('does_not_exist.csv', 'file not found'),
 ])
