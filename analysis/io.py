@@ -21,6 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# Column lists in the order the apps write them (README codebook): the apps' own definition, so a
+# renamed column fails validation here instead of silently reading the wrong field.
+from game_logic.export_schema import CANDIDATE_COLUMNS, DECISION_COLUMNS, TRUST_GAME_COLUMNS
+
 __all__ = [
     'ExportError', 'DECISION_COLUMNS', 'CANDIDATE_COLUMNS', 'TRUST_GAME_COLUMNS', 'TREATMENTS',
     'detect_export_kind', 'read_export', 'load_decisions', 'load_candidates', 'load_trust_game',
@@ -30,27 +34,6 @@ __all__ = [
 
 TREATMENTS = ('hidden', 'disclosed', 'false_label')
 KINDS = ('ai', 'human')
-
-# Column lists in the order the apps write them (README codebook); the names are fixed.
-DECISION_COLUMNS = [
-    'session_code', 'group_id', 'treatment', 'round', 'selector_id', 'selector_label',
-    'n_candidates_offered', 'n_ai_offered', 'ai_share_offered', 'offered_candidate_ids', 'offered_kinds',
-    'offered_badges', 'offered_display_labels', 'offered_messages_json', 'chosen_candidate_id', 'chosen_kind',
-    'chosen_badge', 'chosen_position', 'chose_ai', 'amount_sent', 'multiplier', 'amount_received_by_candidate',
-    'amount_returned', 'return_timed_out', 'return_fallback', 'selector_payoff', 'belief_guesses',
-    'belief_n_correct', 'belief_bonus', 'seconds_on_choice_page', 'choice_timed_out',
-]
-CANDIDATE_COLUMNS = [
-    'session_code', 'group_id', 'treatment', 'round', 'candidate_id', 'participant_code', 'kind', 'policy',
-    'message_json', 'message_length', 'active', 'times_chosen', 'amount_received', 'amount_returned', 'returns',
-    'candidate_payoff', 'message_timed_out', 'return_timed_out', 'message_fallback', 'return_fallback', 'dropped',
-]
-TRUST_GAME_COLUMNS = [
-    'session_code', 'round', 'pair_id', 'identity', 'partner_kind', 'partner_label_shown', 'trustor_id',
-    'trustee_id', 'amount_sent', 'multiplier', 'amount_received', 'amount_returned', 'trustor_payoff',
-    'trustee_payoff', 'send_timed_out', 'return_timed_out', 'return_fallback',
-]
-AI_CALL_COLUMNS = ['decision', 'prompt_json', 'raw_reply_json', 'parsed_value', 'latency_ms', 'fallback_reason']
 
 _SCHEMAS = {
     'decisions': DECISION_COLUMNS,

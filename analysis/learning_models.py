@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from .io import fit_sample, split_cards
+from .io import split_cards
 
 __all__ = [
     'Param', 'LearningModel', 'RandomChoice', 'StaticPreference', 'RescorlaWagner', 'EWA', 'MODELS',

@@ -35,6 +35,7 @@ def test_flat_log_likelihood_equals_intercept_only_logit(simulated):
     assert fit['log_lik'] >= logit.llf - 1e-6
 
 
+@pytest.mark.filterwarnings('ignore:df_:UserWarning')
 def test_curve_mle_matches_statsmodels_generic_mle():
     # An independent optimizer (statsmodels GenericLikelihoodModel, Nelder-Mead) on the row-level data.
     from statsmodels.base.model import GenericLikelihoodModel

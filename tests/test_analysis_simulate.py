@@ -1,5 +1,4 @@
 """The simulator writes the export schema, seeded, with the treatments' badges and flagged timeouts."""
-import numpy as np
 import pandas as pd
 import pytest
 
