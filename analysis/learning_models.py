@@ -20,9 +20,10 @@ round without a choice (timeout) neither contributes to the likelihood nor updat
 
 Models declare ``data_columns`` and ``params`` as ``name: Param(lower, init, upper, meaning)``
 (hBayesDM's interface idea). Fitting is maximum likelihood with several starts, pooled (one
-parameter set for everyone) or per selector; the per-selector fit optimizes all selectors at once
-with numpy (their likelihoods are independent, so one finite-difference gradient needs only
-2 × n_params batched evaluations).
+parameter set for everyone) or per selector. Gradients are exact: each model carries the derivatives
+of its learned values through the rounds. The per-selector fit optimizes all selectors at once with
+numpy (their likelihoods are independent) by damped Newton steps, each selector with its own
+3×3 (or 5×5) Hessian from differences of the exact gradient.
 """
 from __future__ import annotations
 
