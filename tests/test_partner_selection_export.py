@@ -39,6 +39,7 @@ def exports(tmp_path_factory):
     assert result.returncode == 0, result.stderr[-3000:]
     read = lambda path: list(csv.DictReader(open(path, encoding='utf8')))  # noqa: E731
     return dict(
+        paths=dict(decisions=out / 'partner_selection_custom.csv', extra=extra, project=project),
         decisions=read(out / 'partner_selection_custom.csv'),
         hidden_decisions=read(extra / 'partner_selection_custom.csv'),
         candidates=read(extra / 'partner_selection_candidates.csv'),
@@ -100,3 +101,23 @@ def test_every_ai_message_and_return_is_logged_once(exports):
     chosen_ai = [r for r in exports['hidden_decisions'] if r['chose_ai'] == '1']
     assert len([c for c in calls if c['decision'] == 'return']) == len(chosen_ai)
     assert {c['policy'] for c in calls} == {'scripted'}
+
+
+def test_analysis_report_runs_on_the_fresh_otree_exports(exports):
+    """Issue #5 end to end: `otree test ps_disclosed --export DIR`, then `python -m analysis report`."""
+    paths = exports['paths']
+    for decisions, candidates, name in [
+        (paths['decisions'], None, 'report_disclosed'),
+        (paths['extra'] / 'partner_selection_custom.csv', paths['extra'] / 'partner_selection_candidates.csv',
+         'report_hidden'),
+    ]:
+        out = paths['project'] / name
+        command = [sys.executable, '-m', 'analysis', 'report', str(decisions), '--out', str(out), '--no-progress',
+                   '--n-boot', '200', '--curve-boot', '20']
+        if candidates:
+            command += ['--candidates', str(candidates)]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        html = (out / 'report.html').read_text(encoding='utf8')
+        assert 'ai_choice_by_round.png' in html and (out / 'ai_choice_by_round.png').stat().st_size > 1000
+        assert 'Traceback' not in html
