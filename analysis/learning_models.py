@@ -78,18 +78,19 @@ class Trials:
         """Choices per selector that enter the likelihood."""
         return (self.chosen >= 0).sum(axis=1)
 
+    human_badge: np.ndarray | None = None  # (S,) True if the selector ever saw a 'Human' badge
+
     @property
     def saw_badges(self) -> np.ndarray:
         """True for selectors who ever saw a badge (only they inform the identity bias)."""
-        return (self.ai_badge.sum(axis=(1, 2)) > 0) | self._human_badge
-
-    _human_badge: np.ndarray = None
+        saw = self.ai_badge.sum(axis=(1, 2)) > 0
+        return saw if self.human_badge is None else saw | self.human_badge
 
     def subset(self, rows) -> 'Trials':
         rows = np.asarray(rows)
         return Trials(self.kinds[rows], self.ai_badge[rows], self.chosen[rows], self.reward[rows],
                       [self.selectors[i] for i in rows], [self.treatment[i] for i in rows],
-                      self._human_badge[rows])
+                      None if self.human_badge is None else self.human_badge[rows])
 
 
 def prepare_trials(decisions: pd.DataFrame, include_excluded: bool = False) -> Trials:

@@ -130,4 +130,6 @@ def gee_logit(data: pd.DataFrame, selector: str = 'selector_id', reference: str 
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         result = model.fit()
-    return _tidy('gee_logit', result.params.index, result.params.to_numpy(), result.bse.to_numpy(), ci)
+        # tiny data can give a non-positive robust variance: its SE is NaN, without a warning
+        se = result.bse.to_numpy()
+    return _tidy('gee_logit', result.params.index, result.params.to_numpy(), se, ci)
