@@ -68,6 +68,25 @@ class DecisionBroker:
             job = self._jobs.get(key)
         return job is not None and job.future.done()
 
+    def collectable(self, keys, requested_at: float, deadline_seconds: float, now: float | None = None) -> bool:
+        """True when collecting every key now would not wait: each finished, or is not running in this
+        process (lost in a server restart: it can only fall back), or the deadline has passed.
+
+        requested_at is epoch seconds (time.time()) so it can be stored in the database.
+        """
+        now = time.time() if now is None else now
+        if now >= requested_at + deadline_seconds:
+            return True
+        with self._lock:
+            jobs = [self._jobs.get(key) for key in keys]
+        return all(job is None or job.future.done() for job in jobs)
+
+    @staticmethod
+    def seconds_left(requested_at: float, deadline_seconds: float, now: float | None = None) -> float:
+        """What remains of a deadline counted from requested_at (epoch seconds); never negative."""
+        now = time.time() if now is None else now
+        return max(0.0, requested_at + deadline_seconds - now)
+
     def pending(self) -> list[str]:
         """Keys started and not yet collected."""
         with self._lock:

@@ -410,18 +410,13 @@ def has_bots(group: Group) -> bool:
 
 
 def ai_decisions_ready(group: Group, keys: list, requested_at: float) -> bool:
-    """Every background AI decision finished, or the deadline has passed (then fallbacks are used)."""
-    deadline_at = requested_at + cfg(group)['ai_collect_deadline_seconds']
-    # A key nobody is working on (the server restarted since the request) will not get any readier.
-    pending = set(broker.pending())
-    return time.time() >= deadline_at or all(broker.is_ready(key) or key not in pending for key in keys)
+    """Every background AI decision finished, was lost in a restart, or its deadline passed."""
+    return broker.collectable(keys, requested_at, cfg(group)['ai_collect_deadline_seconds'])
 
 
 def seconds_left(group: Group, requested_at: float, wait: bool) -> float:
     """How long a collect may block: the rest of the deadline for bots, nothing for people."""
-    if not wait:
-        return 0
-    return max(0.0, requested_at + cfg(group)['ai_collect_deadline_seconds'] - time.time())
+    return broker.seconds_left(requested_at, cfg(group)['ai_collect_deadline_seconds']) if wait else 0
 
 
 def collect_messages(group: Group):

@@ -97,3 +97,21 @@ def test_module_singleton_is_a_broker():
     broker.start('singleton-test', partner, 'return', VIEW, **RETURN)
     decision = broker.collect('singleton-test', partner, 'return', VIEW, deadline_seconds=2, **RETURN)
     assert decision.fallback is False and 0 <= decision.value <= 30
+
+
+def test_collectable_waits_for_running_calls_until_the_deadline(fault_server, fresh_broker):
+    server = fault_server('slow', delay=1.0)
+    partner = llm_partner(server.base_url, 'S-g1-A1')
+    requested_at = time.time()
+    fresh_broker.start('slow', partner, 'return', VIEW, **RETURN)
+    assert not fresh_broker.collectable(['slow'], requested_at, deadline_seconds=30)
+    assert fresh_broker.collectable(['slow'], requested_at, deadline_seconds=30, now=requested_at + 31)
+    time.sleep(1.5)
+    assert fresh_broker.collectable(['slow'], requested_at, deadline_seconds=30)
+    assert fresh_broker.seconds_left(requested_at, 30, now=requested_at + 10) == 20
+    assert fresh_broker.seconds_left(requested_at, 30, now=requested_at + 40) == 0
+
+
+def test_a_decision_lost_in_a_restart_is_collectable_at_once_as_not_started(fresh_broker):
+    # After a server restart the new process has no job for a key the database says was requested.
+    assert fresh_broker.collectable(['lost-key'], time.time(), deadline_seconds=30)

@@ -212,11 +212,11 @@ def ai_return_ready(group: Group) -> bool:
     instant reply nor a treatment difference in waiting can tell the trustor what the partner is.
     """
     config = cfg(group)
-    now = time.time()
-    if now < group.ai_requested_at + config.get('ai_min_return_seconds', 0):
+    if time.time() < group.ai_requested_at + config.get('ai_min_return_seconds', 0):
         return False
-    deadline_at = group.ai_requested_at + config['ai_collect_deadline_seconds']
-    return now >= deadline_at or not needs_ai_return(group) or broker.is_ready(broker_key(group))
+    return not needs_ai_return(group) or broker.collectable(
+        [broker_key(group)], group.ai_requested_at, config['ai_collect_deadline_seconds']
+    )
 
 
 def record_ai_call(group: Group, decision) -> None:
@@ -246,10 +246,10 @@ def collect_ai_return(group: Group, wait: bool):
     if not needs_ai_return(group):
         group.sent_back_amount = 0
         return
-    seconds_left = group.ai_requested_at + cfg(group)['ai_collect_deadline_seconds'] - time.time()
+    seconds_left = broker.seconds_left(group.ai_requested_at, cfg(group)['ai_collect_deadline_seconds'])
     decision = broker.collect(
         broker_key(group), ai_partner(group), 'return', ai_view(group),
-        deadline_seconds=max(0.0, seconds_left) if wait else 0, **ai_return_kwargs(group),
+        deadline_seconds=seconds_left if wait else 0, **ai_return_kwargs(group),
     )
     record_ai_call(group, decision)
     group.sent_back_amount = decision.value
