@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .otree_server import start_server
+from hosting.otree_server import start_server
 
 CHROMIUM = os.environ.get('BROWSER_TESTS_CHROMIUM', '/usr/bin/chromium')
 # Headless Chromium as root in a container: no sandbox, no GPU, no calls home, no first-run UI.

@@ -1,5 +1,5 @@
 """The server-log check of the browser tests: real errors are reported, websocket hang-ups are not."""
-from .otree_server import is_disconnect_noise, tracebacks
+from hosting.otree_server import is_disconnect_noise, tracebacks
 
 APP_ERROR = '''INFO:     127.0.0.1:1 - "POST /p/abc/partner_selection/Choose/9 HTTP/1.1" 500 Internal Server Error
 Traceback (most recent call last):

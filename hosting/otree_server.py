@@ -1,7 +1,8 @@
-"""A real oTree production server on 127.0.0.1 for the browser tests, and its REST API.
+"""A real oTree production server on 127.0.0.1 (tests, benchmarks), and its REST API.
 
-The server runs in a throwaway directory that links to the project's files, so its SQLite database
-(./db.sqlite3 of the server's working directory) never touches the working tree. It is started in a
+The server runs in a throwaway directory that links to the project's files, so its database — SQLite
+(./db.sqlite3 of the server's working directory) unless a PostgreSQL `database_url` is given — never
+touches the working tree. It is started in a
 new session (setsid) because `otree prodserver` starts a `timeoutsubprocess` child that outlives its
 parent; stopping kills the whole process group.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Never linked into the server's directory: VCS data, virtual environments, local databases, caches.
 NOT_LINKED = {'.git', 'db.sqlite3', '.pytest_cache', '__pycache__', '.benchmarks'}
 NOT_LINKED_PREFIXES = ('.venv', '__temp')
@@ -47,13 +48,19 @@ def link_project(target: Path, root: Path = PROJECT_ROOT) -> Path:
 
 @dataclass
 class OTreeServer:
-    """A running `otree prodserver`: its base URL, REST key, working directory and log file."""
+    """A running `otree prodserver`: its base URL, credentials, working directory and log file."""
 
     process: subprocess.Popen
     base_url: str
     rest_key: str
     workdir: Path
     log_path: Path
+    env: dict
+    command: list
+
+    @property
+    def admin_password(self) -> str:
+        return self.env['OTREE_ADMIN_PASSWORD']
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
@@ -97,16 +104,31 @@ class OTreeServer:
 
     def stop(self) -> None:
         """SIGTERM to the whole process group (server and timeout worker), SIGKILL if it lingers."""
-        if self.process.poll() is not None:
-            return
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+            self.kill()
         except ProcessLookupError:
             pass
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group, as a crash or a pulled plug would end it."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+    def restart(self, startup_seconds: float = 60) -> None:
+        """Starts the same command again (same port, database and secrets) after stop() or kill()."""
+        with open(self.log_path, 'ab') as log:
+            log.write(b'\n--- restarted ---\n')
+            self.process = subprocess.Popen(
+                self.command, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until_serving(self, startup_seconds)
 
 
 # The old websockets library under oTree logs a traceback when the browser closes a wait page's socket
@@ -138,9 +160,11 @@ def is_disconnect_noise(traceback_text: str) -> bool:
     return any(last_line.startswith(noise) for noise in DISCONNECT_NOISE)
 
 
-def server_environment(rest_key: str) -> dict:
-    """A production-like environment: STUDY auth, secrets set, no DATABASE_URL (SQLite in the workdir)."""
+def server_environment(rest_key: str, database_url: str = None) -> dict:
+    """A production environment: STUDY auth, secrets set; `database_url` or else SQLite in the workdir."""
     env = {k: v for k, v in os.environ.items() if k != 'DATABASE_URL'}
+    if database_url:
+        env['DATABASE_URL'] = database_url
     env.update(
         OTREE_PRODUCTION='1',
         OTREE_AUTH_LEVEL='STUDY',
@@ -152,35 +176,66 @@ def server_environment(rest_key: str) -> dict:
     return env
 
 
-def start_server(workdir: Path, startup_seconds: float = 60) -> OTreeServer:
-    """Starts `otree prodserver 127.0.0.1:<free port>` in `workdir` and waits until it answers HTTP."""
-    link_project(workdir)
-    port = free_port()
-    rest_key = secrets.token_hex(12)
-    log_path = workdir / 'server.log'
-    # prodserver starts its timeout worker as `otree` from PATH, so the command must be on PATH anyway.
+def otree_command() -> str:
+    """The `otree` executable beside this Python, else on PATH (prodserver starts its worker from PATH)."""
     beside_python = Path(sys.executable).with_name('otree')
     otree = str(beside_python) if beside_python.exists() else shutil.which('otree')
     if not otree:
         raise ServerError('the `otree` command is not on PATH: pip install -r requirements.txt')
-    command = [otree, 'prodserver', f'127.0.0.1:{port}']
+    return otree
+
+
+def resetdb(workdir: Path, database_url: str) -> None:
+    """`otree resetdb --noinput` against `database_url`: drops and recreates every table (wipes data)."""
+    if not (workdir / 'settings.py').exists():
+        link_project(workdir)
+    env = {**os.environ, 'DATABASE_URL': database_url}
+    result = subprocess.run([otree_command(), 'resetdb', '--noinput'], cwd=workdir, env=env,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ServerError(f'otree resetdb failed:\n{result.stdout}\n{result.stderr}')
+
+
+def start_server(workdir: Path, startup_seconds: float = 60, database_url: str = None,
+                 extra_env: dict = None) -> OTreeServer:
+    """Starts `otree prodserver 127.0.0.1:<free port>` in `workdir` and waits until it answers HTTP.
+
+    With `database_url` (PostgreSQL) the tables are created by `otree resetdb` first; `extra_env`
+    overrides the production environment (e.g. to start without a secret).
+    """
+    if not (workdir / 'settings.py').exists():
+        link_project(workdir)
+    if database_url:
+        resetdb(workdir, database_url)
+    port = free_port()
+    rest_key = secrets.token_hex(12)
+    log_path = workdir / 'server.log'
+    env = {**server_environment(rest_key, database_url), **(extra_env or {})}
+    command = [otree_command(), 'prodserver', f'127.0.0.1:{port}']
     with open(log_path, 'wb') as log:
         process = subprocess.Popen(
             command,
             cwd=workdir,
-            env=server_environment(rest_key),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # setsid: its own process group, killed as a whole in stop()
         )
-    server = OTreeServer(process, f'http://127.0.0.1:{port}', rest_key, workdir, log_path)
+    server = OTreeServer(process, f'http://127.0.0.1:{port}', rest_key, workdir, log_path, env, command)
+    wait_until_serving(server, startup_seconds)
+    return server
+
+
+def wait_until_serving(server: OTreeServer, startup_seconds: float = 60) -> None:
+    """Polls / until the server answers (any status below 500); stops it and raises if it never does."""
     deadline = time.monotonic() + startup_seconds
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerError(f'otree prodserver exited with code {process.returncode}:\n{server.log_tail()}')
+        if server.process.poll() is not None:
+            raise ServerError(
+                f'otree prodserver exited with code {server.process.returncode}:\n{server.log_tail()}')
         try:
             if httpx.get(server.base_url + '/', timeout=2).status_code < 500:
-                return server
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
