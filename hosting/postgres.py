@@ -102,7 +102,7 @@ def start_postgres(directory: Path, port: int = 0) -> Postgres:
         password_file.write_text(secrets.token_hex(12))
     port = port or free_port()
     log_file = directory / 'postgres.log'
-    options = f'-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on'
+    options = f'-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=200 -c synchronous_commit=off'
     _run([str(bin_dir / 'pg_ctl'), '-D', str(data_dir), '-l', str(log_file), '-o', options,
           '-w', '-t', '60', 'start'], 'pg_ctl start')
     (directory / 'port').write_text(str(port))

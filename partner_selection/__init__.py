@@ -8,6 +8,7 @@ from ai_partners import GameView, broker, make_partner
 from game_logic import society
 from game_logic.export_schema import AI_CALL_COLUMNS, CANDIDATE_COLUMNS, DECISION_COLUMNS, json_text
 from game_logic.payoffs import trust_outcome
+from game_logic.rounds import max_rounds
 
 doc = """
 Communication-based partner selection in hybrid mini-societies of humans and AI candidates.
@@ -24,7 +25,7 @@ class C(BaseConstants):
     # Roles and group sizes come from the session config, so oTree's own grouping is not used.
     PLAYERS_PER_GROUP = None
     # Upper bound; the session config's num_rounds decides how many are played.
-    NUM_ROUNDS = 30
+    NUM_ROUNDS = max_rounds()  # OTREE_MAX_ROUNDS, default 20: see game_logic/rounds.py
     # Upper bounds for per-card / per-selector form fields (belief_1.., return_1..).
     MAX_CANDIDATES = 12
     MAX_SELECTORS = 12

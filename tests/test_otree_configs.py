@@ -147,7 +147,7 @@ def test_human_rematch_export_rotates_trustees_and_flags_timeouts(tmp_path):
     sessions = {row['session_code'] for row in rows}
     num_cases = 4  # trust_game/tests.py: send_nothing, send_all, random, timeouts
     assert len(sessions) == num_cases
-    assert len(rows) == num_cases * 3 * 3  # 3 trustors × 3 played rounds (of C.NUM_ROUNDS = 30)
+    assert len(rows) == num_cases * 3 * 3  # 3 trustors × 3 played rounds (of C.NUM_ROUNDS)
     assert {row['round'] for row in rows} == {'1', '2', '3'}
     for row in rows:
         check_payoff_arithmetic(row)

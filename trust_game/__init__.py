@@ -6,6 +6,7 @@ from ai_partners import GameView, broker, make_partner
 from game_logic.export_schema import AI_CALL_COLUMNS, TRUST_GAME_COLUMNS, json_text
 from game_logic.matching import trust_group_matrix
 from game_logic.payoffs import InvalidAmount, trust_outcome, validate_return, validate_sent
+from game_logic.rounds import max_rounds
 from game_logic.society import badge_for
 
 doc = """
@@ -25,7 +26,7 @@ class C(BaseConstants):
     # Groups are set each round from the session config (pairs, or a trustor alone with an AI).
     PLAYERS_PER_GROUP = None
     # Upper bound; the session config's num_rounds decides how many rounds are played.
-    NUM_ROUNDS = 30
+    NUM_ROUNDS = max_rounds()  # OTREE_MAX_ROUNDS, default 20: see game_logic/rounds.py
     # oTree assigns roles by id_in_group: 1 = trustor, 2 = trustee (human trustee only).
     TRUSTOR_ROLE = 'trustor'
     TRUSTEE_ROLE = 'trustee'

@@ -231,7 +231,7 @@ class PlayerBot(Bot):
         yield Payment
 
     def check_exports(self):
-        """The exports, fed this trustor's 30 rounds, hold exactly the played rounds and the AI calls made."""
+        """The exports, fed all of this trustor's rounds (C.NUM_ROUNDS), hold exactly the played rounds and the AI calls made."""
         config = self.session.config
         num_rounds = config['num_rounds']
         all_rounds = self.player.in_all_rounds()
