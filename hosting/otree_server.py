@@ -7,6 +7,7 @@ new session (setsid) because `otree prodserver` starts a `timeoutsubprocess` chi
 parent; stopping kills the whole process group.
 """
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -98,6 +99,19 @@ class OTreeServer:
 
     def session_data(self, session_code: str) -> dict:
         return self.rest('GET', f'/api/sessions/{session_code}')
+
+    def admin_login(self, password: str = None):
+        """Logs in to the admin as 'admin' (CSRF token from /login); returns (client, login response).
+
+        Success is a 302 to the admin; a wrong password shows the login form again (200)."""
+        client = httpx.Client(base_url=self.base_url, timeout=30)
+        form = client.get('/login').text
+        token = re.search(r'name="csrftoken" value="([^"]+)"', form)
+        if not token:
+            raise ServerError(f'no CSRF token on /login:\n{form[:500]}')
+        response = client.post('/login', data=dict(
+            csrftoken=token.group(1), username='admin', password=password or self.admin_password))
+        return client, response
 
     def start_url(self, participant_code: str) -> str:
         return f'{self.base_url}/InitializeParticipant/{participant_code}'
