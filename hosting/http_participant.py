@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from html import unescape
 from html.parser import HTMLParser
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 from urllib.parse import urlparse
 
 import httpx
@@ -130,7 +130,7 @@ class Decision:
 # --- policies: page -> form values (None = "I cannot fill this page") ------------------------------------
 
 def round_from_title(title: str) -> Optional[int]:
-    match = re.match(r'Round (\d+):', title)
+    match = re.match(r'Round (\d+)( of \d+)?:', title)  # 'Round 2: …' or 'Round 2 of 3: …'
     return int(match.group(1)) if match else None
 
 
@@ -224,7 +224,8 @@ class HttpParticipant:
     code: str
     policy: Callable[[PageView], Optional[dict]]
     client: httpx.AsyncClient
-    think_seconds: float = 0.0  # pause before each submission, as a person reading the page
+    # pause before each submission, as a person reading the page; a callable gives a fresh pause each time
+    think_seconds: Union[float, Callable[[], float]] = 0.0
     reconnect_seconds: float = 60.0
     stall_seconds: float = 300.0  # give up if one page does not change for this long
     stop_before: Optional[Callable[[PageView], bool]] = None  # pause here (return) instead of submitting
@@ -299,8 +300,9 @@ class HttpParticipant:
         values = self.policy(page)
         if values is None:
             raise ParticipantError(f'{self.code}: the policy cannot fill {page.name}:\n{page.text()[:1000]}')
-        if self.think_seconds and page.name not in GATE_PAGES:
-            await asyncio.sleep(self.think_seconds)
+        pause = self.think_seconds() if callable(self.think_seconds) else self.think_seconds
+        if pause and page.name not in GATE_PAGES:
+            await asyncio.sleep(pause)
         kind = 'gate_retry' if page.name in GATE_PAGES else 'submit'
         next_page = await self._request('POST', page.url, kind, data=values)
         if next_page.url == page.url:  # the same page again: the server refused the submission

@@ -199,11 +199,13 @@ def otree_command() -> str:
     return otree
 
 
-def resetdb(workdir: Path, database_url: str) -> None:
-    """`otree resetdb --noinput` against `database_url`: drops and recreates every table (wipes data)."""
+def resetdb(workdir: Path, database_url: str, extra_env: dict = None) -> None:
+    """`otree resetdb --noinput` against `database_url`: drops and recreates every table (wipes data).
+
+    `extra_env` is added to the environment (e.g. OTREE_MAX_ROUNDS, which the apps read on import)."""
     if not (workdir / 'settings.py').exists():
         link_project(workdir)
-    env = {**os.environ, 'DATABASE_URL': database_url}
+    env = {**os.environ, **(extra_env or {}), 'DATABASE_URL': database_url}
     result = subprocess.run([otree_command(), 'resetdb', '--noinput'], cwd=workdir, env=env,
                             capture_output=True, text=True)
     if result.returncode != 0:
@@ -220,7 +222,7 @@ def start_server(workdir: Path, startup_seconds: float = 60, database_url: str =
     if not (workdir / 'settings.py').exists():
         link_project(workdir)
     if database_url:
-        resetdb(workdir, database_url)
+        resetdb(workdir, database_url, extra_env)
     port = free_port()
     rest_key = secrets.token_hex(12)
     log_path = workdir / 'server.log'
