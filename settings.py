@@ -132,7 +132,10 @@ SESSION_CONFIGS = [
 ]
 
 # partner_selection keeps roles, treatment and exclusion/dropout state on the participant across rounds.
-PARTICIPANT_FIELDS = ['ps_role', 'candidate_id', 'treatment', 'excluded', 'dropped', 'timeout_streak', 'arrived_at']
+PARTICIPANT_FIELDS = [
+    'ps_role', 'candidate_id', 'treatment', 'excluded', 'dropped', 'timeout_streak', 'arrived_at',
+    'prolific_study_id', 'prolific_session_id',  # online room: from the study URL (see README)
+]
 SESSION_FIELDS = ['ps_groups_formed']
 
 LANGUAGE_CODE = 'en'
@@ -149,6 +152,8 @@ ROOMS = [
     dict(
         name='online',
         display_name='Online (Prolific: label from PROLIFIC_PID)',
+        # Takes PROLIFIC_PID as the participant label and keeps STUDY_ID / SESSION_ID for the consent page.
+        welcome_page='_rooms/online_welcome.html',
     ),
 ]
 

@@ -90,6 +90,12 @@ def is_dropped(streak: int, limit: int) -> bool:
     return limit > 0 and streak >= limit
 
 
+def clean_external_id(value: str, max_length: int = 64) -> str:
+    """A recruitment platform's id (Prolific STUDY_ID / SESSION_ID) as stored: letters, digits, '-' and '_'
+    only, at most `max_length`; anything else (an edited URL) is dropped rather than stored or shown."""
+    return ''.join(ch for ch in (value or '') if ch.isascii() and (ch.isalnum() or ch in '-_'))[:max_length]
+
+
 def escape_text(text: str) -> str:
     """Participant or LLM text made safe for oTree templates (which do not auto-escape); keeps line breaks."""
     return html.escape(text or '', quote=True).replace('\r\n', '\n').replace('\n', '<br>')

@@ -84,17 +84,13 @@ class OTreeServer:
             )
         return response.json()
 
-    def create_session(self, config_name: str, num_participants: int, **overrides) -> dict:
-        """Creates a session; returns the REST session data (config, participants with codes)."""
-        created = self.rest(
-            'POST',
-            '/api/sessions',
-            json=dict(
-                session_config_name=config_name,
-                num_participants=num_participants,
-                modified_session_config_fields=overrides,
-            ),
-        )
+    def create_session(self, config_name: str, num_participants: int, room_name: str = None, **overrides) -> dict:
+        """Creates a session (in `room_name` if given); returns the REST session data (config, participants)."""
+        body = dict(session_config_name=config_name, num_participants=num_participants,
+                    modified_session_config_fields=overrides)
+        if room_name:
+            body['room_name'] = room_name
+        created = self.rest('POST', '/api/sessions', json=body)
         return self.session_data(created['code'])
 
     def session_data(self, session_code: str) -> dict:

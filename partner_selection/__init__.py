@@ -68,6 +68,9 @@ class Player(BasePlayer):
         label='I have read the information above and agree to take part.', widget=widgets.CheckboxInput
     )
     consent_timed_out = models.BooleanField(initial=False)
+    # Filled by the consent page from the online room's URL (Prolific STUDY_ID / SESSION_ID), else ''.
+    prolific_study_id = models.StringField(blank=True, initial='')
+    prolific_session_id = models.StringField(blank=True, initial='')
     comp_received = models.IntegerField(label='')
     comp_payoff = models.IntegerField(label='')
     comprehension_attempts = models.IntegerField(initial=0)
@@ -694,7 +697,7 @@ class ArrivalWaitPage(WaitPage):
 
 class Consent(Page):
     form_model = 'player'
-    form_fields = ['consent']
+    form_fields = ['consent', 'prolific_study_id', 'prolific_session_id']
     get_timeout_seconds = info_timeout
 
     @staticmethod
@@ -703,6 +706,11 @@ class Consent(Page):
 
     @staticmethod
     def before_next_page(player: Player, timeout_happened):
+        pp = player.participant
+        for field in ('prolific_study_id', 'prolific_session_id'):
+            value = society.clean_external_id(player.field_maybe_none(field) or '')
+            setattr(player, field, value)
+            setattr(pp, field, value)
         # No consent, no participation: an idle consent page is not consent.
         if timeout_happened:
             player.consent_timed_out = True
