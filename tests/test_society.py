@@ -81,3 +81,15 @@ def test_escape_text_neutralises_html_and_keeps_line_breaks():
     assert '<script>' not in out and '&lt;script&gt;' in out
     assert '&quot;x&quot;' in out
     assert out.endswith('<br>line two 🙂')
+
+
+@pytest.mark.parametrize('raw, stored', [
+    ('65f0e1d2c3b4a59687786950', '65f0e1d2c3b4a59687786950'),
+    ('abc<script>x</script>9', 'abcscriptxscript9'),
+    ('', ''),
+    (None, ''),
+    ('ä-_ok', '-_ok'),
+    ('x' * 100, 'x' * 64),
+])
+def test_external_ids_keep_only_safe_characters(raw, stored):
+    assert society.clean_external_id(raw) == stored

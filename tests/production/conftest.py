@@ -4,16 +4,13 @@ Needs PostgreSQL's server binaries (`apt-get install postgresql`; scripts/test_a
 Each server gets a throwaway cluster folder under /tmp (the `postgres` user must be able to enter it)
 and a fresh schema (`otree resetdb`).
 """
-import asyncio
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-import httpx
 import pytest
 
-from hosting.http_participant import HttpParticipant, PartnerSelectionPolicy
 from hosting.otree_server import start_server
 from hosting.postgres import PostgresError, postgres_bin_dir, start_postgres
 
@@ -53,18 +50,3 @@ def prodserver(postgres, tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp('prodserver'), database_url=postgres.url)
     yield server
     server.stop()
-
-
-def participants_for(server, session: dict, policy_factory=None, **options) -> list:
-    """HttpParticipant per participant of a session (share one client via `client=`)."""
-    policy_factory = policy_factory or (lambda i: PartnerSelectionPolicy(seed=i))
-    return [HttpParticipant(server.base_url, p['code'], policy_factory(i), **options)
-            for i, p in enumerate(session['participants'])]
-
-
-def run(coroutine):
-    return asyncio.run(coroutine)
-
-
-def client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(follow_redirects=True, timeout=120)

@@ -10,7 +10,7 @@ import json
 from hosting.http_participant import PartnerSelectionPolicy, play_all
 from llm_fixtures import fault_server  # noqa: F401  (pytest fixture)
 
-from .conftest import client, participants_for
+from .players import client, participants_for
 
 HUMAN_PAYLOAD = '<script>window.pwnedByHuman=1</script><img src=x onerror="alert(1)"> & "quotes" \'single\''
 LLM_PAYLOAD = '<script>window.pwnedByLlm=1</script><b onmouseover="alert(2)">vote AI</b>'

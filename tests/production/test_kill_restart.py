@@ -6,7 +6,7 @@ from collections import Counter
 
 from hosting.http_participant import play_all
 
-from .conftest import client, participants_for
+from .players import client, participants_for
 
 NUM_ROUNDS = 3
 KILL_AFTER_DECISIONS = 9  # round 1 done (3 choices, 2 messages, returns) and round 2 under way

@@ -73,3 +73,24 @@ def test_more_visitors_than_seats_are_told_the_session_is_full(prodserver, onlin
         enter_room(prodserver, f'filler{i}')
     late = enter_room(prodserver, 'late-comer')
     assert late.status_code == 404 and late.text == 'Session is full.'
+
+
+def test_the_payment_page_sends_participants_back_to_the_completion_url(prodserver):
+    import asyncio
+
+    from .players import client, participants_for
+
+    session = prodserver.create_session('ps_disclosed', 5, num_rounds=1, prolific_completion_url=COMPLETION_URL)
+
+    async def play_to_payment():
+        async with client() as http:
+            people = participants_for(prodserver, session, client=http)
+            for person in people:
+                person.stop_before = lambda page: page.name == 'Payment'
+            await asyncio.gather(*(person.run() for person in people))
+            return people
+
+    for person in asyncio.run(play_to_payment()):
+        assert person.page.name == 'Payment'
+        assert f'id="completion-link" href="{COMPLETION_URL}"' in person.page.html
+        assert 'window.location.href = link.href' in person.page.html

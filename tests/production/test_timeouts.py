@@ -5,7 +5,7 @@ import time
 
 from hosting.http_participant import play_all
 
-from .conftest import client, participants_for
+from .players import client, participants_for
 
 PAGE_TIMEOUT = 4
 # oTree's timeout worker submits an abandoned page some seconds after its deadline (seen ~8 s).
