@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n=== %s\n' "$*"; }
 
-log "system packages (PostgreSQL server, build tools for llama.cpp)"
+log "system packages (PostgreSQL server, procps, build tools for llama.cpp)"
 need=()
 command -v cmake >/dev/null || need+=(cmake)
+command -v pgrep >/dev/null || need+=(procps)  # scripts/prodserver.sh
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
