@@ -1,0 +1,356 @@
+"""Load benchmark: simulated participants over real HTTP against `otree prodserver` on PostgreSQL.
+
+For each participant count and app, a fresh schema (`otree resetdb`) on a private PostgreSQL, a fresh
+prodserver, one session of that many participants, and everyone playing at once like a browser does
+(form POSTs, wait-page WebSockets, AI-gate re-posts; hosting/http_participant.py), pausing
+`--think-seconds` (±50 %) on each page before submitting. Then it prints one Markdown table: page
+submissions, throughput, page latency percentiles, errors, page timeouts, and the decisions participants
+saw accepted against the decisions PostgreSQL holds (compared per participant, round and page, values
+included), and the partner_selection / trust_game ratios (trust_game with human partners is oTree's
+sample trust flow: Send, wait, Return, Results).
+
+    python3 benchmarks/load_study.py                                  # 50, 200, 500; both apps; 3 rounds
+    python3 benchmarks/load_study.py --participants 10 --rounds 1     # smoke check (about a minute)
+    python3 benchmarks/load_study.py --participants 50 --apps partner_selection --max-rounds 20
+                                      # the cost of unplayed rounds (OTREE_MAX_ROUNDS left at its default)
+
+Exit code 1 if a decision is lost, duplicated or stored with another value, or a participant failed or
+did not finish. Progress goes to stderr, the table to stdout.
+"""
+import argparse
+import asyncio
+import datetime
+import os
+import platform
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hosting.http_participant import (  # noqa: E402
+    HttpParticipant, PartnerSelectionPolicy, TrustGamePolicy, percentile,
+)
+from hosting.otree_server import start_server  # noqa: E402
+from hosting.postgres import start_postgres  # noqa: E402
+
+# Page loads a person waits for; gate re-posts (polling while an AI decides) are counted apart.
+LATENCY_KINDS = ('start', 'submit', 'wait_reload')
+# Form fields that carry a decision (other posted fields, e.g. hidden inputs, are not compared).
+DECISION_FIELD = re.compile(r'^(message|choice|amount|belief_\d+|return_\d+|sent_amount|sent_back_amount)$')
+REQUEST_TIMEOUT_SECONDS = 600  # a slow page is measured, never abandoned and re-posted
+STALL_SECONDS = 900
+
+
+# --- what PostgreSQL holds ---------------------------------------------------------------------------
+
+def stored_partner_selection(cursor, rounds: int):
+    """((code, round, page) -> values, page timeouts) from partner_selection_player."""
+    returns = ', '.join(f'p.return_{i}' for i in range(1, 13))
+    beliefs = ', '.join(f'p.belief_{i}' for i in range(1, 13))
+    cursor.execute(
+        f'''SELECT pp.code, p.round_number, p.ps_role, p.message, p.message_timed_out, p.choice,
+                   p.choice_timed_out, p.amount, p.return_slots, p.candidate_return_timed_out,
+                   p.consent_timed_out, p.feedback_timed_out, {returns}, {beliefs}
+            FROM partner_selection_player p JOIN otree_participant pp ON pp.id = p.participant_id
+            WHERE p.round_number <= %s''', (rounds,))
+    stored, timeouts = {}, 0
+    for row in cursor.fetchall():
+        (code, rnd, role, message, message_to, choice, choice_to, amount, slots, return_to,
+         consent_to, feedback_to) = row[:12]
+        returns_, beliefs_ = row[12:24], row[24:36]
+        timeouts += sum(bool(flag) for flag in (message_to, choice_to, return_to, consent_to, feedback_to))
+        if role == 'candidate' and message and not message_to:
+            stored[(code, rnd, 'WriteMessage')] = {'message': message}
+        if role == 'selector' and choice and not choice_to:
+            values = {'choice': choice, 'amount': amount}
+            values.update({f'belief_{i}': b for i, b in enumerate(beliefs_, start=1) if b})
+            stored[(code, rnd, 'Choose')] = values
+        if role == 'candidate' and slots and not return_to:
+            stored[(code, rnd, 'Return')] = {f'return_{i}': v for i, v in enumerate(returns_, start=1)
+                                             if v is not None}
+    return stored, timeouts
+
+
+def stored_trust_game(cursor, rounds: int):
+    """((code, round, page) -> values, page timeouts) from trust_game_group via each player's group."""
+    cursor.execute(
+        '''SELECT pp.code, p.round_number, p.id_in_group, g.sent_amount, g.send_timed_out,
+                  g.sent_back_amount, g.return_timed_out
+           FROM trust_game_player p JOIN otree_participant pp ON pp.id = p.participant_id
+           JOIN trust_game_group g ON g.id = p.group_id
+           WHERE p.round_number <= %s''', (rounds,))
+    stored, timeouts = {}, 0
+    for code, rnd, id_in_group, sent, send_to, sent_back, return_to in cursor.fetchall():
+        if id_in_group == 1:  # trustor
+            timeouts += bool(send_to)
+            if sent is not None and not send_to:
+                stored[(code, rnd, 'Send')] = {'sent_amount': sent}
+        else:  # trustee: the Return page is shown only when something was received
+            timeouts += bool(return_to)
+            if sent and sent_back is not None and not return_to:
+                stored[(code, rnd, 'Return')] = {'sent_back_amount': sent_back}
+    return stored, timeouts
+
+
+@dataclass
+class App:
+    config: str
+    group_size: int
+    policy: type
+    stored: callable
+
+
+APPS = {
+    'partner_selection': App('ps_disclosed', 5, PartnerSelectionPolicy, stored_partner_selection),
+    'trust_game': App('trust_human', 2, TrustGamePolicy, stored_trust_game),
+}
+
+
+def compare(people, stored: dict) -> Counter:
+    """Submitted (accepted) decisions against stored ones: counts of sent, stored, lost, extra, differing,
+    duplicated. Values are compared field by field as text (messages without surrounding white space)."""
+    sent = Counter((d.participant, d.round_number, d.page) for p in people for d in p.decisions)
+    result = Counter(sent=sum(sent.values()), stored=len(stored),
+                     duplicated=sum(n - 1 for n in sent.values()),
+                     lost=len(set(sent) - set(stored)), extra=len(set(stored) - set(sent)))
+    for decision in (d for p in people for d in p.decisions):
+        held = stored.get((decision.participant, decision.round_number, decision.page))
+        if held is None:
+            continue
+        for name, value in decision.values.items():
+            if DECISION_FIELD.match(name) and str(held.get(name, '')).strip() != str(value).strip():
+                result['differing'] += 1
+                break
+    return result
+
+
+# --- one run -----------------------------------------------------------------------------------------
+
+def process_group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of the live processes in a process group (the server and its worker)."""
+    ticks = 0
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f'/proc/{entry}/stat').read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ..., utime(11), stime(12)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf('SC_CLK_TCK')
+
+
+@dataclass
+class Run:
+    app: str
+    participants: int
+    duration: float = 0.0
+    people: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    unfinished: int = 0
+    timeouts: int = 0
+    decisions: Counter = field(default_factory=Counter)
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+
+    def timings(self, kinds=LATENCY_KINDS):
+        return [t for p in self.people for t in p.timings if t.kind in kinds]
+
+    @property
+    def submissions(self) -> int:
+        return len(self.timings(('submit',)))
+
+    @property
+    def throughput(self) -> float:
+        return self.submissions / self.duration if self.duration else 0.0
+
+    def latency_ms(self, q: float) -> float:
+        return 1000 * percentile([t.seconds for t in self.timings()], q)
+
+    @property
+    def http_5xx(self) -> int:
+        return sum(1 for p in self.people for t in p.timings if t.status >= 500)
+
+    @property
+    def ok(self) -> bool:
+        d = self.decisions
+        return not (self.failures or self.unfinished or d['lost'] or d['extra'] or d['differing']
+                    or d['duplicated'] or d['sent'] != d['stored'])
+
+
+def log(message: str) -> None:
+    print(f'[{time.strftime("%H:%M:%S")}] {message}', file=sys.stderr, flush=True)
+
+
+async def play(server, session: dict, app: App, args, run: Run) -> None:
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(follow_redirects=True, timeout=REQUEST_TIMEOUT_SECONDS, limits=limits) as client:
+        people = []
+        for i, participant in enumerate(session['participants']):
+            rng = random.Random(args.seed * 1_000_003 + i)
+            people.append(HttpParticipant(
+                server.base_url, participant['code'], app.policy(seed=args.seed * 1_000_003 + i), client,
+                think_seconds=lambda rng=rng: args.think_seconds * rng.uniform(0.5, 1.5),
+                stall_seconds=STALL_SECONDS))
+        run.people = people
+        arrivals = random.Random(args.seed)
+
+        async def arrive_and_play(person: HttpParticipant):
+            await asyncio.sleep(arrivals.uniform(0, args.ramp_seconds))
+            await person.run()
+
+        async def report_progress():
+            while True:
+                await asyncio.sleep(15)
+                done = sum(1 for p in people if p.page is not None and p.page.is_finished)
+                recent = [t.seconds for t in run.timings() if t.started_at > time.monotonic() - 15]
+                log(f'  {run.app} {run.participants}: {done}/{len(people)} finished, '
+                    f'{run.submissions} submissions, p95 of the last 15 s {1000 * percentile(recent, 95):.0f} ms')
+
+        progress = asyncio.create_task(report_progress())
+        started = time.monotonic()
+        outcomes = await asyncio.gather(*(arrive_and_play(p) for p in people), return_exceptions=True)
+        run.duration = time.monotonic() - started
+        progress.cancel()
+    run.failures = [repr(o)[:300] for o in outcomes if isinstance(o, BaseException)]
+    run.unfinished = sum(1 for p in people if p.page is None or not p.page.is_finished)
+
+
+def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run:
+    app = APPS[app_name]
+    run = Run(app_name, participants)
+    log(f'{app_name} {participants}: resetdb + prodserver (OTREE_MAX_ROUNDS={args.max_rounds})')
+    server = start_server(base / f'{app_name}-{participants}', database_url=postgres.url,
+                          extra_env={'OTREE_MAX_ROUNDS': str(args.max_rounds)})
+    try:
+        session = server.create_session(app.config, participants, num_rounds=args.rounds)
+        server_cpu, client_cpu = process_group_cpu_seconds(server.process.pid), time.process_time()
+        asyncio.run(play(server, session, app, args, run))
+        run.server_cpu = process_group_cpu_seconds(server.process.pid) - server_cpu
+        run.client_cpu = time.process_time() - client_cpu
+        with postgres.connect() as connection, connection.cursor() as cursor:
+            stored, run.timeouts = app.stored(cursor, args.rounds)
+        run.decisions = compare(run.people, stored)
+        for failure in run.failures[:5]:
+            log(f'  participant failed: {failure}')
+        gate_retries = len(run.timings(('gate_retry',)))
+        log(f'{app_name} {participants}: {run.duration:.0f} s, {run.submissions} submissions, '
+            f'{gate_retries} gate re-posts, p95 {run.latency_ms(95):.0f} ms, decisions {dict(run.decisions)}, '
+            f'{"OK" if run.ok else "FAILED"}')
+        if not run.ok:
+            log(f'  server log tail:\n{server.log_tail(15)}')
+    finally:
+        server.stop()
+    return run
+
+
+# --- report ------------------------------------------------------------------------------------------
+
+def machine_description(postgres) -> str:
+    cpuinfo = Path('/proc/cpuinfo').read_text()
+    model = re.search(r'^model name\s*:\s*(.+)$', cpuinfo, re.M)
+    memory = re.search(r'^MemTotal:\s*(\d+) kB', Path('/proc/meminfo').read_text(), re.M)
+    with postgres.connect() as connection, connection.cursor() as cursor:
+        cursor.execute('SHOW server_version')
+        pg_version = cursor.fetchone()[0]
+    return (f'{datetime.date.today()}, {os.cpu_count()} CPUs ({model.group(1) if model else "?"}), '
+            f'{int(memory.group(1)) / 1024 ** 2:.0f} GiB RAM, PostgreSQL {pg_version}, '
+            f'oTree {metadata.version("otree")}, Python {platform.python_version()}, '
+            f'load average at start {os.getloadavg()[0]:.2f}')
+
+
+def table(runs: list) -> str:
+    header = ('app', 'participants', 'submissions', 'duration s', 'submissions/s', 'p50 ms', 'p95 ms',
+              'p99 ms', 'HTTP 5xx', 'failed', 'timeouts', 'decisions sent / in DB', 'lost/extra/differing',
+              'server CPU %', 'client CPU %')
+    rows = [header, tuple('---' for _ in header)]
+    for r in runs:
+        d = r.decisions
+        rows.append((r.app, r.participants, r.submissions, f'{r.duration:.0f}', f'{r.throughput:.1f}',
+                     f'{r.latency_ms(50):.0f}', f'{r.latency_ms(95):.0f}', f'{r.latency_ms(99):.0f}',
+                     r.http_5xx, len(r.failures) + r.unfinished, r.timeouts, f'{d["sent"]} / {d["stored"]}',
+                     f'{d["lost"]}/{d["extra"]}/{d["differing"] + d["duplicated"]}',
+                     f'{100 * r.server_cpu / r.duration:.0f}', f'{100 * r.client_cpu / r.duration:.0f}'))
+    return '\n'.join('| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows)
+
+
+def ratios(runs: list) -> str:
+    by_key = {(r.app, r.participants): r for r in runs}
+    lines = []
+    for n in sorted({r.participants for r in runs}):
+        ps, tg = by_key.get(('partner_selection', n)), by_key.get(('trust_game', n))
+        if ps and tg and tg.throughput and tg.latency_ms(95):
+            lines.append(f'- {n} participants: partner_selection / trust_game p95 latency '
+                         f'{ps.latency_ms(95) / tg.latency_ms(95):.2f}, throughput {ps.throughput / tg.throughput:.2f}')
+    return '\n'.join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--participants', default='50,200,500', help='comma list of session sizes')
+    parser.add_argument('--rounds', type=int, default=3, help='rounds played')
+    parser.add_argument('--max-rounds', type=int, default=None,
+                        help='OTREE_MAX_ROUNDS of the server (default: --rounds; oTree walks unplayed rounds)')
+    parser.add_argument('--think-seconds', type=float, default=5.0,
+                        help='mean pause on a page before submitting (uniform ±50%%)')
+    parser.add_argument('--ramp-seconds', type=float, default=10.0,
+                        help='participants open their link at a uniform random time in this window')
+    parser.add_argument('--apps', default='partner_selection,trust_game')
+    parser.add_argument('--seed', type=int, default=1)
+    args = parser.parse_args(argv)
+    args.participants = [int(n) for n in args.participants.split(',')]
+    args.apps = [a.strip() for a in args.apps.split(',')]
+    args.max_rounds = args.max_rounds or args.rounds
+    for app in args.apps:
+        if app not in APPS:
+            parser.error(f'unknown app {app!r}: choose from {", ".join(APPS)}')
+        for n in args.participants:
+            if n % APPS[app].group_size:
+                parser.error(f'{app} needs a multiple of {APPS[app].group_size} participants, got {n}')
+    if args.max_rounds < args.rounds:
+        parser.error('--max-rounds must be at least --rounds')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix='load-study-', dir='/tmp'))
+    os.chmod(base, 0o755)  # the postgres user must be able to enter it
+    postgres = start_postgres(base / 'postgres')
+    runs = []
+    try:
+        machine = machine_description(postgres)
+        log(machine)
+        for n in args.participants:
+            for app in args.apps:
+                runs.append(run_one(postgres, base, app, n, args))
+    finally:
+        postgres.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    print(f'Machine: {machine}')
+    print(f'{args.rounds} rounds played (OTREE_MAX_ROUNDS={args.max_rounds}), {args.think_seconds:g} s ±50 % '
+          f'on each page, arrivals spread over {args.ramp_seconds:g} s; latency = start, submit and '
+          'wait-page reload loads (redirects included); CPU % of one core.\n')
+    print(table(runs))
+    if ratios(runs):
+        print('\n' + ratios(runs))
+    failed = [f'{r.app} {r.participants}' for r in runs if not r.ok]
+    if failed:
+        print(f'\nFAILED (lost, extra, differing or duplicated decisions, or participants that failed): '
+              f'{", ".join(failed)}')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
