@@ -21,3 +21,28 @@ def max_rounds(env=os.environ) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f'OTREE_MAX_ROUNDS must be a positive whole number, got {raw!r}')
     return int(raw)
+
+
+# Session-config accessors shared by both apps (they take any oTree model with .session / .round_number).
+def cfg(obj) -> dict:
+    """The session config of a player, group or subsession."""
+    return obj.session.config
+
+
+def is_played_round(player) -> bool:
+    """Rounds after the config's num_rounds exist (NUM_ROUNDS) but are skipped."""
+    return player.round_number <= cfg(player)['num_rounds']
+
+
+def is_last_round(player) -> bool:
+    return player.round_number == cfg(player)['num_rounds']
+
+
+def page_timeout(player):
+    """Decision pages: page_timeout_seconds, 0 = none."""
+    return cfg(player)['page_timeout_seconds'] or None
+
+
+def info_timeout(player):
+    """Pages that only inform (instructions, results): info_page_timeout_seconds, 0 = none."""
+    return cfg(player)['info_page_timeout_seconds'] or None

@@ -8,7 +8,7 @@ from ai_partners import GameView, broker, make_partner
 from game_logic import society
 from game_logic.export_schema import AI_CALL_COLUMNS, CANDIDATE_COLUMNS, DECISION_COLUMNS, json_text
 from game_logic.payoffs import trust_outcome
-from game_logic.rounds import max_rounds
+from game_logic.rounds import cfg, info_timeout, is_last_round, is_played_round, max_rounds, page_timeout
 
 doc = """
 Communication-based partner selection in hybrid mini-societies of humans and AI candidates.
@@ -168,28 +168,6 @@ class AICall(ExtraModel):
 
 
 # FUNCTIONS
-def cfg(obj) -> dict:
-    return obj.session.config
-
-
-def is_played_round(player: Player) -> bool:
-    return player.round_number <= cfg(player)['num_rounds']
-
-
-def is_last_round(player: Player) -> bool:
-    return player.round_number == cfg(player)['num_rounds']
-
-
-def page_timeout(player: Player):
-    seconds = cfg(player)['page_timeout_seconds']
-    return seconds or None
-
-
-def info_timeout(player: Player):
-    seconds = cfg(player)['info_page_timeout_seconds']
-    return seconds or None
-
-
 def is_excluded(player: Player) -> bool:
     return bool(player.participant.excluded)
 

@@ -6,7 +6,7 @@ from ai_partners import GameView, broker, make_partner
 from game_logic.export_schema import AI_CALL_COLUMNS, TRUST_GAME_COLUMNS, json_text
 from game_logic.matching import trust_group_matrix
 from game_logic.payoffs import InvalidAmount, trust_outcome, validate_return, validate_sent
-from game_logic.rounds import max_rounds
+from game_logic.rounds import cfg, info_timeout, is_last_round, is_played_round, max_rounds, page_timeout
 from game_logic.society import badge_for
 
 doc = """
@@ -84,10 +84,6 @@ class AICall(ExtraModel):
 
 
 # FUNCTIONS
-def cfg(obj) -> dict:
-    return obj.session.config
-
-
 def check_trust_config(config: dict) -> None:
     """Raise ValueError naming every trust_game session-config field that cannot be played."""
     problems = []
@@ -128,22 +124,6 @@ def ai_trustee_id(group: Group) -> str:
     trustor = group.get_player_by_id(1)
     base = f'A{trustor.participant.id_in_session}'
     return f'{base}r{group.round_number}' if cfg(group)['rematch'] else base
-
-
-def is_played_round(player: Player) -> bool:
-    return player.round_number <= cfg(player)['num_rounds']
-
-
-def is_last_round(player: Player) -> bool:
-    return player.round_number == cfg(player)['num_rounds']
-
-
-def page_timeout(player: Player):
-    return cfg(player)['page_timeout_seconds'] or None
-
-
-def info_timeout(player: Player):
-    return cfg(player)['info_page_timeout_seconds'] or None
 
 
 def trustor_of(group: Group) -> Player:
