@@ -198,17 +198,23 @@ class TrustGamePolicy:
 
     def __call__(self, page: PageView) -> Optional[dict]:
         values = hidden_values(page)
-        if page.name == 'Send':
-            field_ = page.inputs['sent_amount'][0]
-            values['sent_amount'] = str(self.rng.randint(int(field_.get('min', 0)), int(field_['max'])))
-        elif page.name == 'Return':
-            field_ = page.inputs['sent_back_amount'][0]
-            high = field_.get('max')
-            if high is None:  # no max attribute: read "received N points" from the page
-                found = re.search(r'(\d+)\s*points', page.text())
-                high = found.group(1) if found else 0
-            values['sent_back_amount'] = str(self.rng.randint(0, int(high)))
+        fields = {'Send': 'sent_amount', 'Return': 'sent_back_amount'}
+        if page.name in fields:
+            name = fields[page.name]
+            high = self.upper_bound(page, name)
+            if high is None:
+                return None
+            values[name] = str(self.rng.randint(int(page.inputs[name][0].get('min', 0)), high))
         return values
+
+    @staticmethod
+    def upper_bound(page: PageView, name: str) -> Optional[int]:
+        """The field's max attribute, else N from the page's hint 'A whole number from 0 to N.'"""
+        high = page.inputs[name][0].get('max')
+        if high is None:
+            found = re.search(r'from 0 to (\d+)', page.text())
+            high = found.group(1) if found else None
+        return None if high is None else int(high)
 
     def is_decision(self, page: PageView) -> bool:
         return page.name in self.DECISION_PAGES
