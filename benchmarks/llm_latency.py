@@ -274,6 +274,9 @@ def main(argv=None) -> int:
     pooled = {policy: [s for r in policy_runs for s in r.loads] for policy, policy_runs in by_policy.items()}
     ratio50 = percentile(pooled['llm'], 50) / percentile(pooled['scripted'], 50)
     ratio95 = percentile(pooled['llm'], 95) / percentile(pooled['scripted'], 95)
+    for policy, policy_runs in by_policy.items():  # the run-to-run spread shows the noise of the machine
+        p95s = [percentile(r.loads, 95) * 1000 for r in policy_runs]
+        print(f'p95 of single {policy} runs: {min(p95s):.0f}-{max(p95s):.0f} ms')
     print(f'\nratio llm/scripted: p50 {ratio50:.2f}, p95 {ratio95:.2f}')
 
     problems = [e for r in runs for e in r.errors]
