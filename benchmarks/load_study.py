@@ -227,6 +227,14 @@ async def play(server, session: dict, app: App, args, run: Run) -> None:
     run.unfinished = sum(1 for p in people if p.page is None or not p.page.is_finished)
 
 
+def slowest_pages(run: Run, count: int = 4) -> str:
+    by_page = {}
+    for t in run.timings():
+        by_page.setdefault(f'{t.page} {t.kind}', []).append(t.seconds)
+    p95 = sorted(((1000 * percentile(v, 95), k) for k, v in by_page.items()), reverse=True)[:count]
+    return ', '.join(f'{k} {ms:.0f}' for ms, k in p95)
+
+
 def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run:
     app = APPS[app_name]
     run = Run(app_name, participants)
@@ -248,6 +256,7 @@ def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run
         log(f'{app_name} {participants}: {run.duration:.0f} s, {run.submissions} submissions, '
             f'{gate_retries} gate re-posts, p95 {run.latency_ms(95):.0f} ms, decisions {dict(run.decisions)}, '
             f'{"OK" if run.ok else "FAILED"}')
+        log(f'  slowest (page landed on, load kind, p95 ms): {slowest_pages(run)}')
         if not run.ok:
             log(f'  server log tail:\n{server.log_tail(15)}')
     finally:
