@@ -214,9 +214,10 @@ async def play(server, session: dict, app: App, args, run: Run) -> None:
             while True:
                 await asyncio.sleep(15)
                 done = sum(1 for p in people if p.page is not None and p.page.is_finished)
-                recent = [t.seconds for t in run.timings() if t.started_at > time.monotonic() - 15]
+                recent = [t.seconds for t in run.timings() if t.started_at + t.seconds > time.monotonic() - 15]
                 log(f'  {run.app} {run.participants}: {done}/{len(people)} finished, '
-                    f'{run.submissions} submissions, p95 of the last 15 s {1000 * percentile(recent, 95):.0f} ms')
+                    f'{run.submissions} submissions, p95 of loads done in the last 15 s '
+                    f'{1000 * percentile(recent, 95):.0f} ms')
 
         progress = asyncio.create_task(report_progress())
         started = time.monotonic()
