@@ -1,12 +1,13 @@
 """Does a slow LLM endpoint slow down everyone else? Page latency with a 3 s endpoint vs the scripted policy.
 
-    python3 benchmarks/llm_latency.py [--repeats 3] [--groups 5] [--rounds 3] [--think-seconds 3] [--delay 3]
+    python3 benchmarks/llm_latency.py [--repeats 4] [--groups 5] [--rounds 3] [--think-seconds 3] [--delay 3]
 
 Starts a private PostgreSQL and `otree prodserver` (hosting/), then plays the same partner_selection
 session (ps_disclosed: groups of 3 selectors + 2 human candidates, 2 AI candidates each) with simulated
-HTTP participants (hosting/http_participant.py: forms, wait-page WebSockets, AI gates), alternating
-`ai_policy='scripted'` and `ai_policy='llm'` pointed at a loopback OpenAI-compatible endpoint that
-answers every call after `--delay` seconds (tests/llm_fixtures.py, mode 'slow'). All groups play at the
+HTTP participants (hosting/http_participant.py: forms, wait-page WebSockets, AI gates): after an
+unmeasured warm-up, `ai_policy='scripted'` and `ai_policy='llm'` alternate in ABBA order, the llm
+sessions pointed at a loopback OpenAI-compatible endpoint that answers every call after `--delay`
+seconds (tests/llm_fixtures.py, mode 'slow'). All groups play at the
 same time, each starting at a random offset, and every participant thinks `--think-seconds` (seeded
 jitter, 0.5x-1.5x) before each form submission, so one group's AI calls are in flight while other
 participants load pages.
@@ -68,6 +69,7 @@ class Run:
     errors: list = field(default_factory=list)
     wall_seconds: float = 0.0
     server_cpu_seconds: float = 0.0
+    machine_busy_cores: float = 0.0  # every process on the machine, this benchmark included
 
 
 class JitteredThinking:
@@ -107,6 +109,13 @@ def server_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores, all processes) since boot."""
+    values = [int(v) for v in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf('SC_CLK_TCK')
 
 
 def ai_call_rows(pg, session_code: str) -> list:
@@ -161,6 +170,7 @@ def run_once(server, pg, endpoint: FaultServer, policy: str, repeat: int, args) 
     result = Run(policy, repeat)
     requests_before = len(endpoint.requests)
     cpu_before = server_cpu_seconds(server.process.pid)
+    busy_before = machine_busy_seconds()
     started = time.monotonic()
     participants = []
     try:
@@ -169,6 +179,7 @@ def run_once(server, pg, endpoint: FaultServer, policy: str, repeat: int, args) 
         result.errors.append(str(error))
     result.wall_seconds = time.monotonic() - started
     result.server_cpu_seconds = server_cpu_seconds(server.process.pid) - cpu_before
+    result.machine_busy_cores = (machine_busy_seconds() - busy_before) / result.wall_seconds
     result.endpoint_requests = len(endpoint.requests) - requests_before
     for participant in participants:
         result.loads += [t.seconds for t in participant.timings if t.kind in MEASURED_KINDS]
@@ -191,14 +202,16 @@ def row(label: str, runs: list) -> str:
             f"{len(calls):>7d}{fallbacks:>6d}"
             f"{(statistics.mean(llm_latency) if llm_latency else 0):>8.2f}"
             f"{len(waits):>7d}{(statistics.mean(waits) if waits else 0):>7.2f}{max(waits, default=0):>7.2f}"
-            f"{wall:>8.0f}{sum(r.server_cpu_seconds for r in runs) / wall:>7.2f}")
+            f"{wall:>8.0f}{sum(r.server_cpu_seconds for r in runs) / wall:>7.2f}"
+            f"{sum(r.machine_busy_cores * r.wall_seconds for r in runs) / wall:>7.2f}")
 
 
 HEADER = (f"{'run':<14s}{'loads':>7s}{'p50 ms':>8s}{'p95 ms':>8s}{'p99 ms':>8s}{'max ms':>8s}"
-          f"{'AI':>7s}{'fb':>6s}{'call s':>8s}{'gates':>7s}{'mean s':>7s}{'max s':>7s}{'wall s':>8s}{'cpu':>7s}")
+          f"{'AI':>7s}{'fb':>6s}{'call s':>8s}{'gates':>7s}{'mean s':>7s}{'max s':>7s}{'wall s':>8s}{'cpu':>7s}{'busy':>7s}")
 LEGEND = ("loads: form submissions + wait-page reloads (AI gate re-posts excluded); AI: AI calls recorded, "
           "fb: of them fallbacks,\ncall s: mean latency of the llm calls; gates: AI gate visits, mean s / "
-          "max s on a gate; cpu: server CPU seconds per wall second")
+          "max s on a gate; cpu: server CPU seconds per wall second;\nbusy: cores busy on the whole machine "
+          "(this benchmark's server, client and PostgreSQL: about 0.5-1; more means other jobs were running)")
 
 
 def check_llm_run(run: Run, args) -> list:
@@ -228,7 +241,8 @@ def machine() -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--repeats', type=int, default=3, help='sessions per policy, alternating (default 3)')
+    parser.add_argument('--repeats', type=int, default=4,
+                        help='sessions per policy, in ABBA order (default 4)')
     parser.add_argument('--groups', type=int, default=5, help='groups of 5 humans playing at once (default 5)')
     parser.add_argument('--rounds', type=int, default=3, help='rounds per session (default 3)')
     parser.add_argument('--think-seconds', type=float, default=3.0,
@@ -249,11 +263,21 @@ def main(argv=None) -> int:
     try:
         server = start_server(base / 'server', database_url=pg.url,
                               extra_env={'OTREE_MAX_ROUNDS': str(args.rounds)})
+        # Warm-up, not measured: the first LLM call of a server process imports httpcore and builds the
+        # SSL context (~0.5 s holding the GIL, once), and the first pages fill oTree's caches.
+        warm_up = argparse.Namespace(groups=1, rounds=1, think_seconds=0.2, delay=args.delay)
+        for policy in ('scripted', 'llm'):
+            run = run_once(server, pg, endpoint, policy, 0, warm_up)
+            if run.errors:
+                print(f'ERRORS in the warm-up: {run.errors}')
+                return 2
+        # ABBA order (scripted, llm, llm, scripted, ...) so a drift in the machine's load favours neither.
         for repeat in range(1, args.repeats + 1):
-            for policy in ('scripted', 'llm'):
+            for policy in (('scripted', 'llm') if repeat % 2 else ('llm', 'scripted')):
                 run = run_once(server, pg, endpoint, policy, repeat, args)
                 runs.append(run)
-                print(f'  {policy} run {repeat}: {len(run.loads)} page loads in {run.wall_seconds:.0f} s'
+                print(f'  {policy} run {repeat}: {len(run.loads)} page loads in {run.wall_seconds:.0f} s, '
+                      f'machine busy {run.machine_busy_cores:.2f} cores'
                       + (f', ERRORS: {run.errors}' if run.errors else ''), flush=True)
         tracebacks = server.app_tracebacks()
     finally:
@@ -277,7 +301,11 @@ def main(argv=None) -> int:
     for policy, policy_runs in by_policy.items():  # the run-to-run spread shows the noise of the machine
         p95s = [percentile(r.loads, 95) * 1000 for r in policy_runs]
         print(f'p95 of single {policy} runs: {min(p95s):.0f}-{max(p95s):.0f} ms')
-    print(f'\nratio llm/scripted: p50 {ratio50:.2f}, p95 {ratio95:.2f}')
+    paired = sorted(percentile(l.loads, 95) / percentile(s.loads, 95)
+                    for s, l in zip(by_policy['scripted'], by_policy['llm']))
+    print('p95 ratio llm/scripted within each repeat: ' + ', '.join(f'{r:.2f}' for r in paired)
+          + f' (median {statistics.median(paired):.2f})')
+    print(f'\nratio llm/scripted (pooled): p50 {ratio50:.2f}, p95 {ratio95:.2f}')
 
     problems = [e for r in runs for e in r.errors]
     problems += [p for r in by_policy['llm'] for p in check_llm_run(r, args)]
