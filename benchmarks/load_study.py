@@ -49,6 +49,9 @@ LATENCY_KINDS = ('start', 'submit', 'wait_reload')
 DECISION_FIELD = re.compile(r'^(message|choice|amount|belief_\d+|return_\d+|sent_amount|sent_back_amount)$')
 REQUEST_TIMEOUT_SECONDS = 600  # a slow page is measured, never abandoned and re-posted
 STALL_SECONDS = 900
+# A browser reloads a wait page only when its WebSocket says so; the participant's safety-net reload
+# (for a lost message) is pushed out so that it adds no load a browser would not.
+WAIT_RELOAD_SECONDS = 60
 
 
 # --- what PostgreSQL holds ---------------------------------------------------------------------------
@@ -202,7 +205,7 @@ async def play(server, session: dict, app: App, args, run: Run) -> None:
             people.append(HttpParticipant(
                 server.base_url, participant['code'], app.policy(seed=args.seed * 1_000_003 + i), client,
                 think_seconds=lambda rng=rng: args.think_seconds * rng.uniform(0.5, 1.5),
-                stall_seconds=STALL_SECONDS))
+                stall_seconds=STALL_SECONDS, wait_reload_seconds=WAIT_RELOAD_SECONDS))
         run.people = people
         arrivals = random.Random(args.seed)
 
@@ -254,8 +257,10 @@ def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run
         for failure in run.failures[:5]:
             log(f'  participant failed: {failure}')
         gate_retries = len(run.timings(('gate_retry',)))
+        silent = sum(p.silent_reloads for p in run.people)
         log(f'{app_name} {participants}: {run.duration:.0f} s, {run.submissions} submissions, '
-            f'{gate_retries} gate re-posts, p95 {run.latency_ms(95):.0f} ms, decisions {dict(run.decisions)}, '
+            f'{len(run.timings())} page loads, {gate_retries} gate re-posts, {silent} wait-page reloads without '
+            f'the WebSocket\'s word, p95 {run.latency_ms(95):.0f} ms, decisions {dict(run.decisions)}, '
             f'{"OK" if run.ok else "FAILED"}')
         log(f'  slowest (page landed on, load kind, p95 ms): {slowest_pages(run)}')
         if not run.ok:

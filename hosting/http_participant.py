@@ -234,6 +234,10 @@ class HttpParticipant:
     think_seconds: Union[float, Callable[[], float]] = 0.0
     reconnect_seconds: float = 60.0
     stall_seconds: float = 300.0  # give up if one page does not change for this long
+    # a wait page is reloaded when its WebSocket says so, or after this long without a word (a browser
+    # never reloads; a load benchmark raises it so that its safety net does not add load)
+    wait_reload_seconds: float = WAIT_PAGE_RELOAD_SECONDS
+    silent_reloads: int = 0  # wait-page reloads without the WebSocket's word (safety net, server gone)
     stop_before: Optional[Callable[[PageView], bool]] = None  # pause here (return) instead of submitting
     timings: List[PageTiming] = field(default_factory=list)
     decisions: List[Decision] = field(default_factory=list)
@@ -297,9 +301,10 @@ class HttpParticipant:
         """Waits for the wait page's WebSocket message (or the safety-net reload interval)."""
         ws_url = 'ws' + self.base_url[len('http'):] + page.wait_socket
         try:
-            async with websockets.connect(ws_url, open_timeout=10, close_timeout=1) as socket:
-                await asyncio.wait_for(socket.recv(), timeout=WAIT_PAGE_RELOAD_SECONDS)
+            async with websockets.connect(ws_url, open_timeout=self.wait_reload_seconds, close_timeout=1) as socket:
+                await asyncio.wait_for(socket.recv(), timeout=self.wait_reload_seconds)
         except (asyncio.TimeoutError, OSError, websockets.WebSocketException):
+            self.silent_reloads += 1
             await asyncio.sleep(0.2)  # server gone or silent: reload and see
 
     async def _submit(self, page: PageView) -> None:
