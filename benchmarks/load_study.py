@@ -19,12 +19,14 @@ did not finish. Progress goes to stderr, the table to stdout.
 """
 import argparse
 import asyncio
+import contextlib
 import datetime
 import os
 import platform
 import random
 import re
 import shutil
+import ssl
 import sys
 import tempfile
 import time
@@ -197,10 +199,14 @@ def log(message: str) -> None:
 
 
 async def play(server, session: dict, app: App, args, run: Run) -> None:
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(follow_redirects=True, timeout=REQUEST_TIMEOUT_SECONDS, limits=limits) as client:
+    # One client (one connection) per participant, as each browser has its own: a single shared pool of
+    # hundreds of connections costs the client O(connections) CPU per request (httpcore's pool scan).
+    tls = ssl.create_default_context()  # built once: httpx would load the CA file for every client
+    async with contextlib.AsyncExitStack() as clients:
         people = []
         for i, participant in enumerate(session['participants']):
+            client = await clients.enter_async_context(httpx.AsyncClient(
+                follow_redirects=True, timeout=REQUEST_TIMEOUT_SECONDS, verify=tls))
             rng = random.Random(args.seed * 1_000_003 + i)
             people.append(HttpParticipant(
                 server.base_url, participant['code'], app.policy(seed=args.seed * 1_000_003 + i), client,
