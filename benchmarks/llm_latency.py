@@ -54,6 +54,7 @@ SELECTORS, HUMAN_CANDIDATES, AI_CANDIDATES = 3, 2, 2
 GROUP_SIZE = SELECTORS + HUMAN_CANDIDATES
 MEASURED_KINDS = ('submit', 'wait_reload')  # not 'gate_retry' (waiting for the AI) nor 'start'
 RATIO_LIMIT = 1.1
+SAFETY_NET_RELOAD_SECONDS = 60
 
 
 @dataclass
@@ -64,6 +65,8 @@ class Run:
     repeat: int
     loads: list = field(default_factory=list)  # seconds of each measured page load
     gate_waits: list = field(default_factory=list)  # (gate page, seconds on it) per visit
+    gate_posts: int = 0  # re-posts of a gate page (the server answering "not yet" or letting through)
+    silent_reloads: int = 0  # wait-page reloads without the WebSocket's word (should be 0)
     ai_calls: list = field(default_factory=list)  # rows of partner_selection_aicall
     endpoint_requests: int = 0
     errors: list = field(default_factory=list)
@@ -72,24 +75,10 @@ class Run:
     machine_busy_cores: float = 0.0  # every process on the machine, this benchmark included
 
 
-class JitteredThinking:
-    """Wraps a policy: before each form submission the participant thinks think × U(0.5, 1.5), seeded.
-
-    HttpParticipant pauses `think_seconds` after asking its policy for the form values, so setting it
-    here gives every page its own pause."""
-
-    def __init__(self, policy, think_seconds: float, seed: int):
-        self.policy, self.think_seconds = policy, think_seconds
-        self.rng = random.Random(seed)
-        self.participant = None
-
-    def __call__(self, page):
-        if self.participant is not None:
-            self.participant.think_seconds = self.think_seconds * self.rng.uniform(0.5, 1.5)
-        return self.policy(page)
-
-    def is_decision(self, page) -> bool:
-        return self.policy.is_decision(page)
+def jittered(think_seconds: float, seed: int):
+    """A fresh pause before each form submission: think_seconds × U(0.5, 1.5), seeded per participant."""
+    rng = random.Random(seed)
+    return lambda: think_seconds * rng.uniform(0.5, 1.5)
 
 
 def gate_waits(timings) -> list:
@@ -139,13 +128,13 @@ async def play(server, session: dict, args, seed: int) -> list:
     offsets = [rng.uniform(0, 2 * args.think_seconds) for _ in range(args.groups)]
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     async with httpx.AsyncClient(follow_redirects=True, timeout=120, limits=limits) as client:
-        participants = []
-        for index, person in enumerate(people):
-            thinking = JitteredThinking(PartnerSelectionPolicy(seed=seed * 1000 + index), args.think_seconds,
-                                        seed=seed * 1000 + index)
-            participant = HttpParticipant(server.base_url, person['code'], thinking, client)
-            thinking.participant = participant
-            participants.append(participant)
+        # A browser never reloads a wait page on its own; the safety-net reload is pushed out of the way.
+        participants = [
+            HttpParticipant(server.base_url, person['code'], PartnerSelectionPolicy(seed=seed * 1000 + index), client,
+                            think_seconds=jittered(args.think_seconds, seed * 1000 + index),
+                            wait_reload_seconds=SAFETY_NET_RELOAD_SECONDS)
+            for index, person in enumerate(people)
+        ]
 
         async def run(participant, offset):
             await asyncio.sleep(offset)
@@ -184,6 +173,8 @@ def run_once(server, pg, endpoint: FaultServer, policy: str, repeat: int, args) 
     for participant in participants:
         result.loads += [t.seconds for t in participant.timings if t.kind in MEASURED_KINDS]
         result.gate_waits += gate_waits(participant.timings)
+        result.gate_posts += sum(1 for t in participant.timings if t.kind == 'gate_retry')
+        result.silent_reloads += participant.silent_reloads
         if participant.rejected:
             result.errors.append(f'{participant.code}: submissions refused on {participant.rejected}')
     result.ai_calls = ai_call_rows(pg, session['code'])
@@ -202,15 +193,16 @@ def row(label: str, runs: list) -> str:
             f"{len(calls):>7d}{fallbacks:>6d}"
             f"{(statistics.mean(llm_latency) if llm_latency else 0):>8.2f}"
             f"{len(waits):>7d}{(statistics.mean(waits) if waits else 0):>7.2f}{max(waits, default=0):>7.2f}"
+            f"{sum(r.gate_posts for r in runs):>7d}"
             f"{wall:>8.0f}{sum(r.server_cpu_seconds for r in runs) / wall:>7.2f}"
             f"{sum(r.machine_busy_cores * r.wall_seconds for r in runs) / wall:>7.2f}")
 
 
 HEADER = (f"{'run':<14s}{'loads':>7s}{'p50 ms':>8s}{'p95 ms':>8s}{'p99 ms':>8s}{'max ms':>8s}"
-          f"{'AI':>7s}{'fb':>6s}{'call s':>8s}{'gates':>7s}{'mean s':>7s}{'max s':>7s}{'wall s':>8s}{'cpu':>7s}{'busy':>7s}")
+          f"{'AI':>7s}{'fb':>6s}{'call s':>8s}{'gates':>7s}{'mean s':>7s}{'max s':>7s}{'posts':>7s}{'wall s':>8s}{'cpu':>7s}{'busy':>7s}")
 LEGEND = ("loads: form submissions + wait-page reloads (AI gate re-posts excluded); AI: AI calls recorded, "
           "fb: of them fallbacks,\ncall s: mean latency of the llm calls; gates: AI gate visits, mean s / "
-          "max s on a gate; cpu: server CPU seconds per wall second;\nbusy: cores busy on the whole machine "
+          "max s on a gate, posts: gate re-posts; cpu: server CPU seconds per wall second;\nbusy: cores busy on the whole machine "
           "(this benchmark's server, client and PostgreSQL: about 0.5-1; more means other jobs were running)")
 
 
@@ -277,7 +269,7 @@ def main(argv=None) -> int:
                 run = run_once(server, pg, endpoint, policy, repeat, args)
                 runs.append(run)
                 print(f'  {policy} run {repeat}: {len(run.loads)} page loads in {run.wall_seconds:.0f} s, '
-                      f'machine busy {run.machine_busy_cores:.2f} cores'
+                      f'machine busy {run.machine_busy_cores:.2f} cores, {run.silent_reloads} silent reloads'
                       + (f', ERRORS: {run.errors}' if run.errors else ''), flush=True)
         tracebacks = server.app_tracebacks()
     finally:
