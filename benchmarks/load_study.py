@@ -240,7 +240,8 @@ async def play(server, session: dict, app: App, args, run: Run) -> None:
 def slowest_pages(run: Run, count: int = 4) -> str:
     by_page = {}
     for t in run.timings():
-        by_page.setdefault(f'{t.page} {t.kind}', []).append(t.seconds)
+        page = t.page.split('/')[1] if t.page.startswith('/') else t.page  # '/OutOfRange…/<code>'
+        by_page.setdefault(f'{page} {t.kind}', []).append(t.seconds)
     p95 = sorted(((1000 * percentile(v, 95), k) for k, v in by_page.items()), reverse=True)[:count]
     return ', '.join(f'{k} {ms:.0f}' for ms, k in p95)
 
