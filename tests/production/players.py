@@ -1,4 +1,7 @@
 """Simulated participants for the production tests (hosting.http_participant over one shared client)."""
+import asyncio
+import concurrent.futures
+
 import httpx
 
 from hosting.http_participant import HttpParticipant, PartnerSelectionPolicy
@@ -13,3 +16,10 @@ def participants_for(server, session: dict, policy_factory=None, **options) -> l
 
 def client() -> httpx.AsyncClient:
     return httpx.AsyncClient(follow_redirects=True, timeout=120)
+
+
+def run(coroutine):
+    """asyncio.run in a worker thread: the browser tests' session-scoped Playwright keeps an event loop
+    running in the main thread, where asyncio.run refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

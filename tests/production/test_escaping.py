@@ -4,13 +4,12 @@ A whole partner_selection session is played over HTTP against prodserver + Postg
 write an HTML/JS payload, the AI candidates' LLM endpoint answers with another one. Every page any
 participant receives, and the admin's data and monitor pages, must hold the payloads only as text.
 """
-import asyncio
 import json
 
 from hosting.http_participant import PartnerSelectionPolicy, play_all
 from llm_fixtures import fault_server  # noqa: F401  (pytest fixture)
 
-from .players import client, participants_for
+from .players import client, participants_for, run
 
 HUMAN_PAYLOAD = '<script>window.pwnedByHuman=1</script><img src=x onerror="alert(1)"> & "quotes" \'single\''
 LLM_PAYLOAD = '<script>window.pwnedByLlm=1</script><b onmouseover="alert(2)">vote AI</b>'
@@ -43,7 +42,7 @@ def test_participant_and_llm_payloads_are_escaped_on_every_page(start_prodserver
             people = participants_for(server, session, lambda i: RecordingPolicy(i, pages), client=http)
             await play_all(people)
 
-    asyncio.run(play())
+    run(play())
 
     assert llm.requests, 'the AI candidates never called the LLM endpoint'
     shown = {page.name for page in pages}

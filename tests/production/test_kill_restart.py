@@ -6,7 +6,7 @@ from collections import Counter
 
 from hosting.http_participant import play_all
 
-from .players import client, participants_for
+from .players import client, participants_for, run
 
 NUM_ROUNDS = 3
 KILL_AFTER_DECISIONS = 9  # round 1 done (3 choices, 2 messages, returns) and round 2 under way
@@ -92,7 +92,7 @@ def test_kill_and_restart_mid_session_loses_and_duplicates_nothing(postgres, sta
             await chaos
             return people
 
-    people = asyncio.run(play())
+    people = run(play())
 
     assert killed['decisions_before'] >= KILL_AFTER_DECISIONS
     assert '--- restarted ---' in server.log_text()

@@ -78,7 +78,7 @@ def test_more_visitors_than_seats_are_told_the_session_is_full(prodserver, onlin
 def test_the_payment_page_sends_participants_back_to_the_completion_url(prodserver):
     import asyncio
 
-    from .players import client, participants_for
+    from .players import client, participants_for, run
 
     session = prodserver.create_session('ps_disclosed', 5, num_rounds=1, prolific_completion_url=COMPLETION_URL)
 
@@ -90,7 +90,7 @@ def test_the_payment_page_sends_participants_back_to_the_completion_url(prodserv
             await asyncio.gather(*(person.run() for person in people))
             return people
 
-    for person in asyncio.run(play_to_payment()):
+    for person in run(play_to_payment()):
         assert person.page.name == 'Payment'
         assert f'id="completion-link" href="{COMPLETION_URL}"' in person.page.html
         assert 'window.location.href = link.href' in person.page.html

@@ -5,7 +5,7 @@ import time
 
 from hosting.http_participant import play_all
 
-from .players import client, participants_for
+from .players import client, participants_for, run
 
 PAGE_TIMEOUT = 4
 # oTree's timeout worker submits an abandoned page some seconds after its deadline (seen ~8 s).
@@ -45,7 +45,7 @@ def test_an_abandoned_choice_page_times_out_server_side_and_is_flagged(postgres,
             await asyncio.gather(abandon(), play_all(others))
             return abandoner, others, time.monotonic() - left_at['time']
 
-    abandoner, others, waited = asyncio.run(play())
+    abandoner, others, waited = run(play())
     rows = selector_rows(postgres, session['code'])
     assert abandoner.page.name == 'Choose' and abandoner.code in rows, 'the first participant must be a selector'
     choice, timed_out, chosen, amount_sent = rows[abandoner.code]
