@@ -73,10 +73,10 @@ class OTreeServer:
         """Tracebacks in the server log, without the websocket library's noise when a tab leaves a wait page."""
         return [tb for tb in tracebacks(self.log_text()) if not is_disconnect_noise(tb)]
 
-    def rest(self, method: str, path: str, **kwargs) -> dict:
+    def rest(self, method: str, path: str, timeout: float = 30, **kwargs) -> dict:
         """One REST call (`/api/...`) with the REST key; raises ServerError on any non-2xx reply."""
         headers = {'otree-rest-key': self.rest_key}
-        response = httpx.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
+        response = httpx.request(method, self.base_url + path, headers=headers, timeout=timeout, **kwargs)
         if response.status_code // 100 != 2:
             raise ServerError(
                 f'{method} {path} -> HTTP {response.status_code}: {response.text[:500]}\n'
@@ -90,7 +90,9 @@ class OTreeServer:
                     modified_session_config_fields=overrides)
         if room_name:
             body['room_name'] = room_name
-        created = self.rest('POST', '/api/sessions', json=body)
+        # oTree creates every participant's rows for every round in this one request: 500
+        # participants took over 30 s on 2 cores.
+        created = self.rest('POST', '/api/sessions', json=body, timeout=max(30, num_participants * 0.5))
         return self.session_data(created['code'])
 
     def session_data(self, session_code: str) -> dict:
