@@ -29,7 +29,9 @@ class _Job:
 class DecisionBroker:
     """A thread pool plus a thread-safe dict key -> running decision."""
 
-    def __init__(self, max_workers: int = 32):
+    # Threads that wait on the network cost little; the pool must hold every call of a round at once
+    # (AI candidates x selectors over all groups), since time queued here counts against the deadline.
+    def __init__(self, max_workers: int = 256):
         self.max_workers = max_workers
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()

@@ -1,10 +1,12 @@
 """The AI-partner part of an oTree session config, read once into a typed, validated object."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from urllib.parse import urlparse
 
 POLICY_NAMES = ('scripted', 'llm')
+ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 
 # Defaults match settings.py SESSION_CONFIG_DEFAULTS; a config missing a key gets these.
 DEFAULTS = dict(
@@ -39,6 +41,14 @@ class PartnerSettings:
     llm_timeout_seconds: float
     llm_persona: str
     max_message_length: int
+
+    @property
+    def ai_description(self) -> str:
+        """What participants are told an AI agent is: true of the policy in use (no language model is
+        mentioned when the decisions are scripted)."""
+        if self.ai_policy == 'llm':
+            return 'a computer program powered by a large language model'
+        return 'a computer program'
 
     @property
     def endpoint_host(self) -> str:
@@ -109,7 +119,12 @@ def read_settings(config) -> PartnerSettings:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         scheme = ''
     if values['ai_policy'] == 'llm' and scheme not in ('http', 'https'):
-        problems.append(f"llm_base_url must be an http:// or https:// URL, got {values['llm_base_url']!r}")
+        # The value itself is not echoed: a URL may carry user:password@.
+        problems.append(f"llm_base_url must be an http:// or https:// URL, got one with scheme {scheme!r}")
+    if values['llm_api_key_env'] and not ENV_NAME.fullmatch(values['llm_api_key_env']):
+        # A pasted key here would sit in the session config (and the data) and never be sent.
+        problems.append("llm_api_key_env must be the NAME of an environment variable (letters, digits, _), "
+                        "not the key itself")
     if problems:
         raise ValueError("AI partner session config: " + "; ".join(problems))
     return PartnerSettings(**values)

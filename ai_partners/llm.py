@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import httpx
@@ -28,8 +29,10 @@ from .partners import Partner, check_amounts, check_view
 log = logging.getLogger('ai_partners')
 
 FALLBACK_REASONS = {
-    'timeout': 'no complete reply within llm_timeout_seconds',
+    'timeout': 'no complete reply within llm_timeout_seconds (the whole call: connect, retries, body)',
     'connection_error': 'the endpoint could not be reached (refused, reset, DNS, TLS)',
+    'bad_api_key': 'the key variable holds white space or non-printable characters inside (e.g. two '
+                   'pasted keys); nothing is sent, and the key never reaches the data',
     'http_<status>': 'the endpoint answered with an HTTP error status, e.g. http_500, http_404',
     'rate_limited': 'HTTP 429 on every attempt within the retry budget',
     'bad_response': 'HTTP 200 but the body is not a chat completion (no choices[0].message.content)',
@@ -175,13 +178,23 @@ class LLMPartner(Partner):
     def url(self) -> str:
         return self.settings.llm_base_url.rstrip('/') + '/chat/completions'
 
+    def api_key(self) -> str:
+        """The key from the environment variable named by llm_api_key_env ('' if none), stripped."""
+        env = self.settings.llm_api_key_env
+        return os.environ.get(env, '').strip() if env else ''
+
     def headers(self) -> dict:
         """Request headers; Authorization only if the named environment variable holds a key."""
         headers = {'Content-Type': 'application/json'}
-        key = os.environ.get(self.settings.llm_api_key_env, '') if self.settings.llm_api_key_env else ''
-        if key.strip():
-            headers['Authorization'] = f'Bearer {key.strip()}'
+        key = self.api_key()
+        if key:
+            headers['Authorization'] = f'Bearer {key}'
         return headers
+
+    def redact(self, text: str) -> str:
+        """text with the API key (if any) replaced, so that no error message carries it into the data."""
+        key = self.api_key()
+        return text.replace(key, '[API key]') if key else text
 
     def payload(self, messages: list[dict], response_format: bool) -> dict:
         body = dict(model=self.settings.llm_model, messages=messages,
@@ -228,7 +241,7 @@ class LLMPartner(Partner):
             log.exception("AI partner %s: LLM call failed unexpectedly", self.candidate_key)
             result = _CallResult()
             result.failure = f'error:{type(error).__name__}'
-            result.raw_reply = str(error)[:RAW_REPLY_LIMIT]
+            result.raw_reply = self.redact(str(error))[:RAW_REPLY_LIMIT]
         row = AIDecision(decision=decision, value=None, policy='llm',
                          model=result.model or self.settings.llm_model,
                          endpoint_host=self.settings.endpoint_host,
@@ -253,6 +266,10 @@ class LLMPartner(Partner):
         endpoint faults: they come back as result.failure."""
         result = _CallResult()
         budget_ends = time.monotonic() + self.settings.llm_timeout_seconds
+        if not is_sendable_key(self.api_key()):
+            result.failure = 'bad_api_key'
+            result.raw_reply = f'the variable {self.settings.llm_api_key_env} holds no valid key'
+            return result
         use_format, dropped_format = self.url not in _NO_RESPONSE_FORMAT, False
         attempt = 0
         with httpx.Client(headers=self.headers(), follow_redirects=True, verify=shared_ssl_context()) as client:
@@ -263,14 +280,13 @@ class LLMPartner(Partner):
                     return result
                 attempt += 1
                 try:
-                    response = client.post(self.url, json=self.payload(messages, use_format),
-                                           timeout=httpx.Timeout(remaining))
+                    response = post_within(client, self.url, self.payload(messages, use_format), budget_ends)
                 except httpx.TimeoutException:
                     result.failure = 'timeout'
                     return result
                 except (httpx.TransportError, httpx.TooManyRedirects) as error:
                     result.failure = 'connection_error'
-                    result.raw_reply = f'{type(error).__name__}: {error}'[:RAW_REPLY_LIMIT]
+                    result.raw_reply = self.redact(f'{type(error).__name__}: {error}')[:RAW_REPLY_LIMIT]
                     return result
                 if response.status_code == 400 and use_format:
                     # Some servers reject response_format; the prompt asks for JSON anyway, so retry
@@ -296,6 +312,43 @@ class LLMPartner(Partner):
                 return read_completion(response, result)
 
 
+def is_sendable_key(key: str) -> bool:
+    """An empty key (send none) or one of printable ASCII without white space, as an HTTP header needs."""
+    return all('!' <= ch <= '~' for ch in key)
+
+
+@dataclass
+class Reply:
+    """An HTTP response read in full: what the client needs of it."""
+
+    status_code: int
+    headers: httpx.Headers
+    text: str
+
+    def json(self):
+        return json.loads(self.text)
+
+
+def post_within(client: httpx.Client, url: str, body: dict, budget_ends: float) -> Reply:
+    """POST body and read the whole response before time.monotonic() reaches budget_ends.
+
+    httpx's timeout limits each connect or read, not the call: a server that drips its reply a byte at
+    a time would hold the call indefinitely. So the body is streamed and the budget checked between
+    chunks; a call ends at most one read timeout (itself within the budget) after it. Raises
+    httpx.ReadTimeout when the budget is spent.
+    """
+    remaining = max(0.001, budget_ends - time.monotonic())
+    with client.stream('POST', url, json=body, timeout=httpx.Timeout(remaining)) as response:
+        chunks = []
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            if time.monotonic() > budget_ends:
+                raise httpx.ReadTimeout('llm_timeout_seconds spent while reading the reply',
+                                        request=response.request)
+        text = b''.join(chunks).decode(response.encoding or 'utf-8', errors='replace')
+        return Reply(response.status_code, response.headers, text)
+
+
 def shared_ssl_context():
     """The process-wide SSL context for endpoint calls (created on first use)."""
     global _SSL_CONTEXT
@@ -305,7 +358,7 @@ def shared_ssl_context():
         return _SSL_CONTEXT
 
 
-def read_completion(response: httpx.Response, result: _CallResult) -> _CallResult:
+def read_completion(response: Reply, result: _CallResult) -> _CallResult:
     """Fill result from a 200 chat-completion response (content, model, usage)."""
     result.raw_reply = response.text[:RAW_REPLY_LIMIT]
     try:

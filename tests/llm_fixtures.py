@@ -21,6 +21,8 @@ Fault-server modes (all speak the OpenAI chat-completions format at <base_url>/c
   rate_limited  429 with Retry-After: `retry_after` for the first `fail_times` requests, then like ok
   not_completion 200, a JSON body that is not a chat completion
   no_json_mode  400 if the request has response_format, else like ok (servers without JSON mode)
+  drip          200 and a valid reply, its body sent one byte every `delay` seconds (each read is quick,
+                the whole reply is not)
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LLM_VENV_PYTHON = REPO / '.venv-llm' / 'bin' / 'python'
 SETUP_HINT = 'run `bash scripts/setup_llm_server.sh` (creates .venv-llm with llama-cpp-python and SmolLM2)'
-FAULT_MODES = ('ok', 'slow', 'error', 'malformed', 'content', 'rate_limited', 'not_completion', 'no_json_mode')
+FAULT_MODES = ('ok', 'slow', 'error', 'malformed', 'content', 'rate_limited', 'not_completion', 'no_json_mode',
+               'drip')
 
 
 # --- fault-injecting loopback server ------------------------------------------------------------
@@ -158,6 +161,16 @@ class FaultServer:
             handler._send(400, {'error': {'message': 'response_format is not supported'}})
         elif mode == 'not_completion':
             handler._send(200, {'result': 'this is not a chat completion'})
+        elif mode == 'drip':
+            data = json.dumps(completion_body(valid_content_for(body))).encode()
+            handler.send_response(200)
+            handler.send_header('Content-Type', 'application/json')
+            handler.send_header('Content-Length', str(len(data)))
+            handler.end_headers()
+            for i in range(len(data)):
+                handler.wfile.write(data[i:i + 1])
+                handler.wfile.flush()
+                time.sleep(self.delay)
         else:  # ok, slow, rate_limited after its failures
             handler._send(200, completion_body(valid_content_for(body)))
 

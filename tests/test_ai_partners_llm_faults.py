@@ -96,6 +96,15 @@ def test_slow_endpoint_falls_back_with_timeout(fault_server):
     assert time.monotonic() - started < 1.5
 
 
+def test_reply_dripping_past_the_timeout_falls_back_within_the_budget(fault_server):
+    # Every byte arrives well within a read timeout; only the whole call overruns llm_timeout_seconds.
+    server = fault_server('drip', delay=0.05)
+    started = time.monotonic()
+    decision = ask_return(partner_for(server.base_url, llm_timeout_seconds=1.0))
+    assert_fallback(decision, 'timeout')
+    assert time.monotonic() - started < 1.5
+
+
 @pytest.mark.parametrize('status', [500, 503, 404, 401])
 def test_http_error_falls_back_with_its_status(fault_server, status):
     server = fault_server('error', status=status)
@@ -217,6 +226,27 @@ def test_api_key_comes_only_from_the_named_environment_variable(fault_server, mo
     headers = [{k.lower(): v for k, v in r['headers'].items()} for r in server.requests]
     assert 'authorization' not in headers[0]
     assert headers[1]['authorization'] == 'Bearer sk-test-123'
+
+
+def test_malformed_api_key_is_never_sent_nor_stored(fault_server, monkeypatch):
+    server = fault_server('ok')
+    monkeypatch.setenv('AI_PARTNERS_TEST_KEY', 'sk-SECRET123\nsk-OTHER456')  # two keys pasted
+    decision = ask_return(partner_for(server.base_url))
+    assert_fallback(decision, 'bad_api_key')
+    assert server.requests == []
+    row = decision.as_row()
+    assert not any('SECRET123' in str(value) or 'OTHER456' in str(value) for value in row.values())
+
+
+def test_api_key_is_redacted_from_error_text(monkeypatch):
+    monkeypatch.setenv('AI_PARTNERS_TEST_KEY', 'sk-SECRET123')
+
+    def failing_call(self, messages):
+        raise RuntimeError(f'header Bearer {self.api_key()} rejected')
+    monkeypatch.setattr(llm.LLMPartner, 'call', failing_call)
+    decision = ask_return(partner_for(closed_port_url()))
+    assert_fallback(decision, 'error:RuntimeError')
+    assert 'SECRET123' not in decision.raw_reply and '[API key]' in decision.raw_reply
 
 
 def test_unexpected_client_error_is_a_flagged_fallback_not_a_crash(monkeypatch):
