@@ -156,7 +156,9 @@ class PartnerSelectionPolicy:
         if name == 'Consent':
             values['consent'] = page.inputs['consent'][0].get('value', 'on')
         elif name == 'Comprehension':
-            outcome = trust_outcome(self.endowment, self.endowment, self.multiplier, 12)
+            # The example's return is on the page ('... the candidate returns 12.' / '... you return 12.').
+            returned = int(re.search(r'(?:the candidate returns|and you return) (\d+)\b', page.text()).group(1))
+            outcome = trust_outcome(self.endowment, self.endowment, self.multiplier, returned)
             is_selector = 'You are a selector' in page.text()
             values['comp_received'] = str(outcome.received)
             values['comp_payoff'] = str(outcome.sender_payoff if is_selector else outcome.receiver_payoff)

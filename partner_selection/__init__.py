@@ -4,7 +4,7 @@ import time
 
 from otree.api import *
 
-from ai_partners import GameView, broker, make_partner
+from ai_partners import GameView, broker, make_partner, read_settings
 from game_logic import society
 from game_logic.export_schema import AI_CALL_COLUMNS, CANDIDATE_COLUMNS, DECISION_COLUMNS, json_text
 from game_logic.payoffs import trust_outcome
@@ -184,6 +184,7 @@ def is_active_candidate(player: Player) -> bool:
 def creating_session(subsession: Subsession):
     config = subsession.session.config
     society.parse_treatments(config['treatments'], config['identity'])  # fail early on a typo
+    read_settings(config)  # a bad AI setting fails here, not when the first group starts a round
     if config['num_rounds'] > C.NUM_ROUNDS:
         raise society.ConfigError(f"num_rounds is at most {C.NUM_ROUNDS}, got {config['num_rounds']}")
     for player in subsession.get_players():
@@ -537,14 +538,26 @@ def ai_return_keys(group: Group) -> list:
     ]
 
 
-def try_settle_round(group: Group, wait: bool = False, force: bool = False) -> bool:
-    """Settle the round once every AI return is ready (or the deadline passed); never blocks people.
+def return_delay_over(group: Group) -> bool:
+    """ai_min_return_seconds have passed since the choices were in.
 
-    `wait` and `force` as in try_collect_ai_messages.
+    The same in every treatment and whoever was chosen: otherwise a round in which no selector chose a
+    human candidate (nobody has a Return page) would show its feedback at once, and in the hidden
+    treatment the speed alone would tell a selector that the partner was an AI.
+    """
+    return time.time() >= group.ai_returns_requested_at + cfg(group).get('ai_min_return_seconds', 0)
+
+
+def try_settle_round(group: Group, wait: bool = False, force: bool = False) -> bool:
+    """Settle the round once every AI return is ready (or the deadline passed) and the minimum delay is
+    over; never blocks people.
+
+    `wait` and `force` as in try_collect_ai_messages (bots, which cannot poll, skip the delay).
     """
     if group.round_settled:
         return True
-    if not (wait or force or ai_decisions_ready(group, ai_return_keys(group), group.ai_returns_requested_at)):
+    if not (wait or force or (return_delay_over(group) and ai_decisions_ready(
+            group, ai_return_keys(group), group.ai_returns_requested_at))):
         return False
     settle_round(group, wait)
     group.round_settled = True
@@ -653,6 +666,8 @@ def common_vars(player: Player) -> dict:
         elicit_beliefs=elicits_beliefs(player),
         belief_bonus_points=config['belief_bonus'],
         max_message_length=config['max_message_length'],
+        ai_description=read_settings(config).ai_description,
+        persistent_candidate_labels=bool(config['persistent_candidate_labels']),
     )
 
 
@@ -718,15 +733,16 @@ class Comprehension(Page):
     @staticmethod
     def vars_for_template(player: Player):
         endowment = cfg(player)['endowment']
+        returned = comprehension_example_return(cfg(player))
         if player.participant.ps_role == C.SELECTOR_ROLE:
             question_payoff = (
-                f'2. You are a selector, send all {endowment} points, and the candidate returns 12. '
+                f'2. You are a selector, send all {endowment} points, and the candidate returns {returned}. '
                 'How many points do you have this round?'
             )
         else:
             question_payoff = (
-                f'2. You are a candidate; one selector sends you all {endowment} points and you return 12. '
-                'How many points do you keep this round?'
+                f'2. You are a candidate; one selector sends you all {endowment} points and you return '
+                f'{returned}. How many of the points you received do you keep?'
             )
         return dict(
             common_vars(player),
@@ -762,10 +778,18 @@ class Comprehension(Page):
             player.participant.excluded = True
 
 
+def comprehension_example_return(config) -> int:
+    """The example's return: 40 % of what a full endowment becomes (12 of 30 by default), so that the
+    example fits any endowment and multiplier."""
+    return config['endowment'] * config['multiplier'] * 2 // 5
+
+
 def comprehension_payoff(player: Player) -> int:
-    """The worked example: a selector sends everything and gets 12 back / a candidate returns 12."""
+    """The worked example: a selector sends everything and gets the example return back / a candidate
+    returns it (the question asks what the candidate keeps of what it received: no base pay)."""
     config = cfg(player)
-    outcome = trust_outcome(config['endowment'], config['endowment'], config['multiplier'], 12)
+    outcome = trust_outcome(config['endowment'], config['endowment'], config['multiplier'],
+                            comprehension_example_return(config))
     if player.participant.ps_role == C.SELECTOR_ROLE:
         return outcome.sender_payoff
     return outcome.receiver_payoff
@@ -1053,6 +1077,8 @@ class Debrief(Page):
 
 
 class Payment(Page):
+    get_timeout_seconds = info_timeout
+
     @staticmethod
     def is_displayed(player: Player):
         return is_last_round(player)
@@ -1129,9 +1155,10 @@ def decision_row(player: Player) -> list:
         chosen['badge'] if chosen else '',
         chosen['position'] if chosen else '',
         (1 if chosen['kind'] == 'ai' else 0) if chosen else '',
-        player.amount_sent,
+        # No choice (timed out): nothing was sent, and an empty cell says so (a 0 would read as a choice).
+        player.amount_sent if chosen else '',
         config['multiplier'],
-        player.amount_sent * config['multiplier'],
+        player.amount_sent * config['multiplier'] if chosen else '',
         player.amount_returned if chosen else '',
         int(player.return_timed_out),
         int(player.return_fallback),
@@ -1155,6 +1182,14 @@ def custom_export(players):
 
 
 
+def message_length(candidate) -> int | str:
+    """Characters of the message shown; empty when a human candidate's message page timed out (no
+    message written is not a message of length 0). A timed-out AI call shows its fallback message."""
+    if candidate.message_timed_out and not candidate.message:
+        return ''
+    return len(candidate.message)
+
+
 def custom_export_candidates(players):
     """Candidates: one row per candidate (human or AI) × played round."""
     yield CANDIDATE_COLUMNS
@@ -1162,7 +1197,7 @@ def custom_export_candidates(players):
         for c in round_candidates(group):
             yield [
                 group.session.code, group.id_in_subsession, group.treatment, group.round_number, c.candidate_id,
-                c.participant_code, c.kind, c.policy, json_text(c.message), len(c.message), int(c.active),
+                c.participant_code, c.kind, c.policy, json_text(c.message), message_length(c), int(c.active),
                 c.times_chosen, c.amount_received, c.amount_returned, c.returns, c.payoff,
                 int(c.message_timed_out), int(c.return_timed_out), int(c.message_fallback),
                 int(c.return_fallback), int(c.dropped),

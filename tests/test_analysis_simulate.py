@@ -40,7 +40,8 @@ def test_timeouts_leave_choice_and_return_empty_and_pay_the_endowment():
     timed_out = decisions[decisions['choice_timed_out'] == 1]
     assert len(timed_out) > 0
     assert (timed_out['chose_ai'] == '').all() and (timed_out['chosen_candidate_id'] == '').all()
-    assert (timed_out['amount_sent'] == 0).all() and (timed_out['selector_payoff'] == 10).all()
+    assert (timed_out['amount_sent'] == '').all() and (timed_out['amount_received_by_candidate'] == '').all()
+    assert (timed_out['selector_payoff'] == 10).all()
 
 
 def test_payoff_is_endowment_minus_sent_plus_returned_plus_belief_bonus():

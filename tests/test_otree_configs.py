@@ -135,6 +135,10 @@ def exported_rows(tmp_path: Path, config_name: str) -> list:
 
 
 def check_payoff_arithmetic(row: dict) -> None:
+    if row['send_timed_out'] == '1':  # no decision: empty cells, the trustor keeps the endowment
+        assert row['amount_sent'] == row['amount_received'] == row['amount_returned'] == ''
+        assert int(row['trustor_payoff']) == 10 and int(row['trustee_payoff']) == 0
+        return
     sent, received, returned = int(row['amount_sent']), int(row['amount_received']), int(row['amount_returned'])
     assert received == sent * int(row['multiplier'])
     assert 0 <= returned <= received
@@ -164,7 +168,7 @@ def test_human_rematch_export_rotates_trustees_and_flags_timeouts(tmp_path):
         for trustees in by_trustor.values():
             assert len(set(trustees)) == 3, 'with rematch and 3 pairs a trustor meets 3 different trustees'
     timed_out = [row for row in rows if row['send_timed_out'] == '1']
-    assert timed_out and all(row['amount_sent'] == '0' and row['round'] == '1' for row in timed_out)
+    assert timed_out and all(row['amount_sent'] == '' and row['round'] == '1' for row in timed_out)
     returns_timed_out = [row for row in rows if row['return_timed_out'] == '1']
     assert returns_timed_out and all(
         row['amount_returned'] == '0' and row['round'] == '2' for row in returns_timed_out
@@ -196,5 +200,5 @@ def test_unreachable_llm_falls_back_to_scripted_returns_and_flags_them(tmp_path)
         check_payoff_arithmetic(row)
         assert row['partner_label_shown'] == 'AI'
         # an AI call is made only when something was sent; each such call failed and fell back
-        assert row['return_fallback'] == ('1' if row['amount_sent'] != '0' else '0')
+        assert row['return_fallback'] == ('1' if row['amount_sent'] not in ('0', '') else '0')
     assert any(row['return_fallback'] == '1' for row in rows)

@@ -72,6 +72,8 @@ def test_one_decision_row_per_selector_and_round_with_chance_level(exports):
         assert float(row['ai_share_offered']) == pytest.approx(share, abs=1e-6)
         if row['choice_timed_out'] == '1':
             assert row['chosen_candidate_id'] == row['chose_ai'] == ''
+            assert row['amount_sent'] == row['amount_received_by_candidate'] == row['amount_returned'] == ''
+            assert int(row['selector_payoff']) == 10
         else:
             assert row['chose_ai'] == ('1' if row['chosen_kind'] == 'ai' else '0')
             assert int(row['selector_payoff']) == 10 - int(row['amount_sent']) + int(row['amount_returned'])
@@ -82,7 +84,12 @@ def test_newlines_and_unicode_in_messages_survive_the_export(exports):
     assert MESSAGE_FROM_BOTS in offered
     human_messages = [json.loads(r['message_json']) for r in exports['candidates'] if r['kind'] == 'human']
     assert MESSAGE_FROM_BOTS in human_messages
-    assert all(int(r['message_length']) == len(json.loads(r['message_json'])) for r in exports['candidates'])
+    for r in exports['candidates']:
+        message = json.loads(r['message_json'])
+        if r['message_timed_out'] == '1' and not message:  # nothing written: no length, not 0
+            assert r['message_length'] == ''
+        else:
+            assert int(r['message_length']) == len(message)
 
 
 def test_hidden_treatment_exports_no_badges_and_scored_beliefs(exports):

@@ -2,7 +2,7 @@ import time
 
 from otree.api import *
 
-from ai_partners import GameView, broker, make_partner
+from ai_partners import GameView, broker, make_partner, read_settings
 from game_logic.export_schema import AI_CALL_COLUMNS, TRUST_GAME_COLUMNS, json_text
 from game_logic.matching import trust_group_matrix
 from game_logic.payoffs import InvalidAmount, trust_outcome, validate_return, validate_sent
@@ -105,6 +105,7 @@ def check_trust_config(config: dict) -> None:
 def creating_session(subsession: Subsession):
     config = cfg(subsession)
     check_trust_config(config)
+    read_settings(config)  # a bad AI setting fails here, not at the first AI decision
     if subsession.round_number > config['num_rounds']:
         return  # never played: oTree's default single group is left alone (regrouping is slow)
     matrix = trust_group_matrix(
@@ -272,13 +273,13 @@ def round_arrived(group: Group):
     try_settle(group, wait=has_bots(group))
 
 
-def describe_partner(label: str) -> str:
+def describe_partner(label: str, ai_description: str) -> str:
     """What the trustor is told its partner is, from the label the treatment shows."""
     if label == 'AI':
-        return 'an AI agent (a computer program powered by a language model)'
+        return f'an AI agent ({ai_description})'
     if label == 'Human':
         return 'another participant in this study'
-    return 'either another participant or an AI agent (a computer program); you will not be told which'
+    return f'either another participant or an AI agent ({ai_description}); you will not be told which'
 
 
 def common_vars(player: Player) -> dict:
@@ -292,7 +293,7 @@ def common_vars(player: Player) -> dict:
         rematch=bool(config['rematch']),
         is_trustor=player.role == C.TRUSTOR_ROLE,
         partner_label=group.label_shown,
-        partner_description=describe_partner(group.label_shown),
+        partner_description=describe_partner(group.label_shown, read_settings(config).ai_description),
     )
 
 
@@ -489,7 +490,8 @@ def _flag(value) -> int:
 def export_row(group: Group) -> list:
     """One trustor × round; decisions not yet made (session still running) are empty cells."""
     trustor = trustor_of(group)
-    sent = group.field_maybe_none('sent_amount')
+    # A timed-out Send holds 0 for the payoff arithmetic, but it is no decision: an empty cell.
+    sent = None if group.send_timed_out else group.field_maybe_none('sent_amount')
     settled = group.settled
     trustee_id = group.get_player_by_role(C.TRUSTEE_ROLE).participant.code if group.partner_kind == 'human' else ''
     return [
@@ -504,7 +506,7 @@ def export_row(group: Group) -> list:
         '' if sent is None else sent,
         cfg(group)['multiplier'],
         '' if sent is None else amount_received(group),
-        group.sent_back_amount if settled else '',
+        group.sent_back_amount if settled and sent is not None else '',
         int(trustor.payoff) if settled else '',
         group.trustee_payoff if settled else '',
         _flag(group.send_timed_out),
