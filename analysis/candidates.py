@@ -15,20 +15,35 @@ from scipy import stats
 from .io import split_cards
 
 __all__ = ['returns_by_kind', 'candidate_returns', 'cohens_d', 'kind_difference', 'message_length_by_kind',
-           'message_return_association', 'belief_accuracy', 'PROMISE_WORDS']
+           'message_return_association', 'belief_accuracy', 'decided_returns', 'written_messages',
+           'PROMISE_WORDS']
 
 # Words of a promise or an offer in a message; a crude content feature next to length.
 PROMISE_WORDS = re.compile(r'\b(?:promise|return|back|fair|half|trust|share|split|equal)\b', re.IGNORECASE)
 
 
+def decided_returns(candidates: pd.DataFrame) -> pd.Series:
+    """Candidate-rounds whose returns the candidate decided: chosen, and the Return page did not time
+    out (a timed-out return is 0 by rule, not a decision)."""
+    return (candidates['times_chosen'] > 0) & (candidates['return_timed_out'] != 1)
+
+
+def written_messages(candidates: pd.DataFrame) -> pd.Series:
+    """Active candidate-rounds with a message: a human whose message page timed out wrote nothing (older
+    exports give such a message length 0, newer ones an empty cell)."""
+    unwritten = (candidates['message_timed_out'] == 1) & (candidates['message'].astype(str) == '')
+    return (candidates['active'] != 0) & candidates['message_length'].notna() & ~unwritten
+
+
 def candidate_returns(candidates: pd.DataFrame) -> pd.DataFrame:
-    """One row per return (candidate × round × choosing selector) from the candidates export.
+    """One row per decided return (candidate × round × choosing selector) from the candidates export;
+    timed-out returns are left out (:func:`decided_returns`).
 
     Returns columns ``kind``, ``candidate_id``, ``group_key``, ``round``, ``amount_returned`` and
     ``return_share`` (return over the amount that selector's choice brought in, which the export gives
     as ``amount_received / times_chosen``; exact when every selector sends the same amount).
     """
-    rows = candidates[candidates['times_chosen'] > 0]
+    rows = candidates[decided_returns(candidates)]
     long = rows[['kind', 'candidate_id', 'group_key', 'round', 'returns_list', 'amount_received', 'times_chosen']]
     long = long.explode('returns_list').dropna(subset=['returns_list'])
     per_selector = long['amount_received'] / long['times_chosen']
@@ -109,12 +124,13 @@ def kind_difference(data: pd.DataFrame, kind: str = 'chosen_kind', value: str = 
 
 
 def message_length_by_kind(candidates: pd.DataFrame) -> pd.DataFrame:
-    """Message length (characters) by candidate kind, over active candidates' messages.
+    """Message length (characters) by candidate kind, over the messages active candidates wrote
+    (:func:`written_messages`: a timed-out message page is no message of length 0).
 
     Returns ``kind``, ``n_messages``, ``mean``, ``sd``, ``median``, ``min``, ``max``,
     ``share_with_promise`` (messages with a promise/offer word, :data:`PROMISE_WORDS`).
     """
-    data = candidates[(candidates['active'] != 0) & candidates['message_length'].notna()].copy()
+    data = candidates[written_messages(candidates)].copy()
     data['promise'] = data['message'].astype(str).str.contains(PROMISE_WORDS)
     grouped = data.groupby('kind')
     table = pd.DataFrame({
@@ -132,7 +148,8 @@ def message_length_by_kind(candidates: pd.DataFrame) -> pd.DataFrame:
 def message_return_association(candidates: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     """How well a message predicts the return that follows it.
 
-    Unit: candidate × round with at least one selector choosing it; outcome: return share
+    Unit: candidate × round with at least one selector choosing it, a written message and decided
+    returns (:func:`written_messages`, :func:`decided_returns`); outcome: return share
     (``amount_returned / amount_received``). Predictors: message length in 100s of characters, and
     whether the message holds a promise/offer word.
 
@@ -142,7 +159,8 @@ def message_return_association(candidates: pd.DataFrame, ci: float = 0.95) -> pd
     ``term``, ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``r_squared``, ``n``.
     ``ols_length_kind`` asks whether length predicts return beyond the candidate's kind.
     """
-    data = candidates[(candidates['times_chosen'] > 0) & candidates['return_share'].notna()].copy()
+    data = candidates[decided_returns(candidates) & written_messages(candidates)
+                      & candidates['return_share'].notna()].copy()
     data['length100'] = data['message_length'] / 100.0
     data['promise'] = data['message'].astype(str).str.contains(PROMISE_WORDS).astype(float)
     data['is_ai'] = (data['kind'] == 'ai').astype(float)

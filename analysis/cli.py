@@ -55,8 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help='mixed-effects logit (slow on big data): auto = only up to 25000 choices (default)')
     report.add_argument('--per-selector', action='store_true',
                         help='also fit the learning models per selector (adds ~30 s for 975 selectors)')
-    report.add_argument('--include-excluded', action='store_true',
-                        help='keep decisions flagged as excluded (no choice) in the fits')
     report.add_argument('--starts', type=int, default=5, help='optimizer starts per learning-model fit (default 5)')
     report.add_argument('--seed', type=int, default=0, help='seed for bootstraps and random starts (default 0)')
     report.add_argument('--no-progress', action='store_true', help='hide the progress bars')
@@ -72,9 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument('--param', type=_param, action='append', default=[], metavar='NAME=VALUE',
                      help='model parameter, repeatable (rescorla_wagner: alpha, beta, bias; ewa: phi, delta, rho, '
                           'beta, bias; static: kind_preference, bias; curve: p0, p_inf, k); unset ones take the '
-                          "model's default")
+                          "model's default; with --model curve, TREATMENT.NAME=VALUE sets it for one treatment "
+                          '(e.g. disclosed.p0=0.25)')
     sim.add_argument('--treatments', default=','.join(TREATMENTS),
-                     help='comma-separated treatments assigned to groups in rotation (default all three)')
+                     help=f'comma-separated treatments assigned to groups in rotation, from {", ".join(TREATMENTS)} '
+                          '(default all three)')
     sim.add_argument('--groups', type=int, default=3, help='number of mini-societies (default 3)')
     sim.add_argument('--selectors', type=int, default=3, help='selectors per group, S (default 3)')
     sim.add_argument('--human', type=int, default=2, help='human candidates per group, H (default 2)')
@@ -107,7 +107,7 @@ def _report(args) -> int:
     from .report import build_report
     path = build_report(args.export, args.out, candidates=args.candidates, n_boot=args.n_boot,
                         curve_boot=args.curve_boot, mixed=args.mixed, per_selector=args.per_selector,
-                        include_excluded=args.include_excluded, n_starts=args.starts, seed=args.seed,
+                        n_starts=args.starts, seed=args.seed,
                         progress=not args.no_progress)
     print(f'report written: {path}')
     return 0

@@ -85,7 +85,12 @@ def _read_csv_text(path) -> pd.DataFrame:
     except csv.Error as exc:
         raise ExportError(f'{path}: not a readable CSV file ({exc})') from None
     rows = [row for row in rows if any(cell.strip() for cell in row)]
+    if not rows:  # e.g. only commas, or only a byte-order mark
+        raise ExportError(f'{path}: the file is empty (no header row, no data)')
     header = [name.strip() for name in rows[0]]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ExportError(f'{path}: not a well-formed export: the header repeats column(s) {", ".join(map(repr, repeated))}')
     width = len(header)
     bad = [i + 2 for i, row in enumerate(rows[1:]) if len(row) != width]
     if bad:
@@ -193,7 +198,7 @@ def _as_number(data, column, source, *, integer=False, allow_empty=False, lower=
     text = data[column].astype(str).str.strip()
     empty = text == ''
     values = pd.to_numeric(text.where(~empty, None), errors='coerce').astype(float)
-    bad = values.isna() & ~empty
+    bad = (values.isna() & ~empty) | np.isinf(values)  # 'inf' and '1e400' parse, but are no count
     if bad.any():
         example = text[bad].iloc[0]
         raise ExportError(f'{source}: column {column!r} must be numeric; found {example!r} at {_rows(bad)}')
@@ -468,10 +473,9 @@ def exclusion_summary(decisions: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def fit_sample(decisions: pd.DataFrame, include_excluded: bool = False) -> pd.DataFrame:
-    """The decisions a fit uses: all of them with include_excluded, else those with a choice."""
-    if include_excluded:
-        return decisions[decisions['chose_ai'].notna()]
+def fit_sample(decisions: pd.DataFrame) -> pd.DataFrame:
+    """The decisions a fit uses: those with a choice (``excluded_from_fit`` marks the others: a timed-out
+    choice page has no choice to fit; :func:`exclusion_summary` counts them)."""
     return decisions[~decisions['excluded_from_fit']]
 
 

@@ -137,10 +137,12 @@ def fit_learning_curves(data: pd.DataFrame, treatment: str = 'treatment', round:
     Returns
     -------
     (params, fits)
-    params : DataFrame with ``treatment``, ``parameter`` (p0, p_inf, k), ``estimate``, ``se`` (Hessian),
+    params : DataFrame with ``treatment``, ``parameter`` (p0, p_inf, k), ``estimate``, ``se`` (Hessian:
+        choices treated as independent, not clustered by selector; use n_boot for clustered CIs),
         ``ci_low``, ``ci_high``, ``ci_method`` ('wald' or 'cluster_bootstrap').
     fits : DataFrame with ``treatment``, ``n_selectors``, ``n_choices``, ``log_lik``, ``log_lik_flat``,
-        ``lr_stat``, ``lr_df`` (2), ``lr_p_value`` (likelihood-ratio test against a flat curve),
+        ``lr_stat``, ``lr_df`` (2), ``lr_p_value`` (likelihood-ratio test against a flat curve; like the
+        Hessian SEs it treats choices as independent),
         ``converged``; and, with n_boot, ``boot`` is available via the ``attrs['boot']`` of params.
     """
     rng = np.random.default_rng(seed)
@@ -187,9 +189,11 @@ def compare_learning_curves(data: pd.DataFrame, reference: str | None = None, tr
 
     Returns
     -------
-    DataFrame with ``contrast`` ('disclosed - hidden', …), ``parameter``, ``difference``,
-    ``se`` (sqrt of the summed Hessian variances), ``z``, ``p_value`` (Wald), ``ci_low``, ``ci_high``
-    (cluster-bootstrap percentiles; Wald when n_boot = 0).
+    DataFrame with ``contrast`` ('disclosed - hidden', …), ``parameter``, ``difference``, ``se``, ``z``,
+    ``p_value`` (normal), ``ci_low``, ``ci_high``. With bootstrap draws, ``se`` is the SD of the
+    replicate differences and the CI their percentiles, both clustered by selector; with n_boot = 0,
+    ``se`` is sqrt of the summed Hessian variances, which treat a selector's choices as independent
+    and so are too small when selectors differ persistently.
     params : the ``params`` output of :func:`fit_learning_curves` on the same data, to reuse its fits
         and bootstrap draws instead of fitting again.
     """
@@ -212,13 +216,14 @@ def compare_learning_curves(data: pd.DataFrame, reference: str | None = None, tr
         for i, parameter in enumerate(PARAMETERS):
             a, b = table.loc[(other, parameter)], table.loc[(reference, parameter)]
             diff = a['estimate'] - b['estimate']
-            se = float(np.hypot(a['se'], b['se']))
-            zval = diff / se if se > 0 else np.nan
             if boots:
                 d = boots[other][:, i] - boots[reference][:, i]
+                se = float(np.std(d, ddof=1))
                 low, high = np.quantile(d, [(1 - ci) / 2, (1 + ci) / 2])
             else:
+                se = float(np.hypot(a['se'], b['se']))
                 low, high = diff - zq * se, diff + zq * se
+            zval = diff / se if se > 0 else np.nan
             rows.append(dict(contrast=f'{other} - {reference}', parameter=parameter, difference=diff, se=se, z=zval,
                              p_value=float(2 * stats.norm.sf(abs(zval))) if np.isfinite(zval) else np.nan,
                              ci_low=low, ci_high=high))

@@ -93,7 +93,7 @@ class Trials:
                       None if self.human_badge is None else self.human_badge[rows])
 
 
-def prepare_trials(decisions: pd.DataFrame, include_excluded: bool = False) -> Trials:
+def prepare_trials(decisions: pd.DataFrame) -> Trials:
     """Arrange validated decisions (see :func:`analysis.io.load_decisions`) as :class:`Trials`.
 
     Excluded decisions (no choice) stay as trials with ``chosen = -1`` so the sequence of rounds is
@@ -120,9 +120,7 @@ def prepare_trials(decisions: pd.DataFrame, include_excluded: bool = False) -> T
                 human_badge[r] = True
     chosen = np.full((S, T), -1, dtype=np.int64)
     reward = np.full((S, T), np.nan)
-    usable = data['chose_ai'].notna().to_numpy().copy()
-    if not include_excluded:
-        usable &= ~data['excluded_from_fit'].to_numpy(dtype=bool)
+    usable = data['chose_ai'].notna().to_numpy() & ~data['excluded_from_fit'].to_numpy(dtype=bool)
     position = data['chosen_position'].to_numpy()
     chosen[rows[usable], trial[usable]] = position[usable].astype(np.int64) - 1
     reward[rows[usable], trial[usable]] = data['return_share'].to_numpy(dtype=float)[usable]
@@ -461,9 +459,9 @@ def fit_per_selector(model: LearningModel, trials: Trials, n_starts: int = 3, se
 
     Returns
     -------
-    DataFrame, one row per selector: ``selector_id``, ``treatment``, one column per parameter,
-    ``log_lik``, ``n_obs``, ``n_params`` (bias counts only for selectors who saw badges), ``aic``,
-    ``bic``.
+    DataFrame, one row per selector: ``selector_id``, ``treatment``, one column per parameter (``bias``
+    NaN for selectors who never saw a badge: not identified), ``log_lik``, ``n_obs``, ``n_params`` (bias
+    counts only for selectors who saw badges), ``aic``, ``bic``.
     """
     S, k = len(trials.selectors), len(model.params)
     n_obs = trials.n_obs
@@ -486,6 +484,9 @@ def fit_per_selector(model: LearningModel, trials: Trials, n_starts: int = 3, se
             best_nll[better] = nll[better]
             best_theta[better] = theta[better]
     table = pd.DataFrame(best_theta, columns=list(model.params))
+    if 'bias' in table:
+        # A selector who never saw a badge gives the bias no information: its value would be the start.
+        table.loc[~trials.saw_badges, 'bias'] = np.nan
     table.insert(0, 'treatment', trials.treatment)
     table.insert(0, 'selector_id', trials.selectors)
     table['log_lik'] = -best_nll

@@ -77,7 +77,7 @@ def mixed_logit(data: pd.DataFrame, selector: str = 'selector_id', group: str | 
     -----
     Variational Bayes (``fit_vb``): its posterior SDs are known to be too small; trust the GEE's
     robust SEs for inference and read this for the subject-specific effect sizes. It is slow on big
-    data (about 3–5 minutes for 975 selectors × 20 rounds on 2 cores; see the benchmark).
+    data (about 20–30 s for 975 selectors × 20 rounds on 2 cores; see the benchmark).
 
     Returns
     -------

@@ -125,7 +125,7 @@ class _Page:
 
 
 def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boot: int = 200, mixed: str = 'auto',
-                 per_selector: bool = False, include_excluded: bool = False, n_starts: int = 5, seed: int = 0,
+                 per_selector: bool = False, n_starts: int = 5, seed: int = 0,
                  progress: bool = True) -> Path:
     """Analyse an export and write ``out_dir/report.html`` with its PNG figures; return the HTML path.
 
@@ -136,8 +136,6 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     n_boot : bootstrap replicates for the AI-choice share CIs; curve_boot: for the learning-curve CIs.
     mixed : 'auto' (mixed logit only up to :data:`MIXED_AUTO_LIMIT` choices), 'on' or 'off'.
     per_selector : also fit the learning models per selector.
-    include_excluded : keep decisions without a choice in the fits (they have no outcome, so this only
-        matters for exports with empty choice but no timeout flag; default leaves them out).
     """
     from tqdm.auto import tqdm
 
@@ -160,7 +158,7 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
               + (f' Candidates export: {candidates}.' if candidates else ''))
     exclusions = exclusion_summary(data)
     page.table('Decisions kept and excluded from the fits (no choice = timed out or empty chose_ai)', exclusions)
-    sample = fit_sample(data, include_excluded)
+    sample = fit_sample(data)
     steps.update()
 
     page.heading('AI choice by round')
@@ -220,6 +218,11 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     plot_returns_by_kind(decided, out_dir / 'returns_by_kind.png')
     page.figure('returns_by_kind.png', 'returns by kind')
     if cand_data is not None:
+        chosen = cand_data['times_chosen'] > 0
+        page.text(f'Candidates export: {int((~cand.written_messages(cand_data)).sum())} candidate-rounds without '
+                  f'a written message (inactive or timed out) and '
+                  f'{int((chosen & ~cand.decided_returns(cand_data)).sum())} chosen candidate-rounds whose returns '
+                  'timed out are left out of the message statistics below.')
         page.table('Message length by kind (characters)', cand.message_length_by_kind(cand_data))
         page.table('Does the message predict the return? (return share; OLS SEs clustered by candidate)',
                    cand.message_return_association(cand_data))
@@ -257,7 +260,10 @@ def _trust_game_report(data: pd.DataFrame, out_dir: Path, export, n_boot: int, s
     plt.close(fig)
     page.figure('trust_sent_by_round.png', 'amount sent by round')
     page.table('Amount sent and returned by identity, partner kind and round', table)
-    returns = sample.rename(columns={'partner_kind': 'kind'})
+    # A timed-out return is 0 by rule, not the trustee's decision.
+    returns = sample[sample['return_timed_out'] != 1].rename(columns={'partner_kind': 'kind'})
+    page.text(f'{int((sample["return_timed_out"] == 1).sum())} returns that timed out are left out of the '
+              'returns by trustee kind.')
     returns = returns.assign(return_share=returns['amount_returned'] / returns['amount_received'].replace(0, np.nan))
     page.table('Returns by trustee kind', cand.returns_by_kind(returns, kind='kind'))
     path = out_dir / 'report.html'

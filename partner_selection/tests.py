@@ -127,6 +127,11 @@ class PlayerBot(Bot):
                 data[f'belief_{position}'] = kind if position % 2 else rng.choice(['ai', 'human'])
         yield Choose, data
         expect(self.player.chosen_candidate_id, ids[pick])
+        if elicits_beliefs(player):
+            # counted here from the guesses and the true kinds, not read back from the app
+            correct = sum(data[f'belief_{position}'] == kind for position, kind in enumerate(kinds, start=1))
+            expect(self.player.belief_n_correct, correct)
+            expect(self.player.belief_bonus, correct * config['belief_bonus'])
 
     def check_badges(self, kinds):
         """The badge shown matches the treatment: truth, nothing, or swapped."""

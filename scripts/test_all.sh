@@ -9,6 +9,7 @@ log() { printf '\n=== %s\n' "$*"; }
 log "system packages (PostgreSQL server, procps, build tools for llama.cpp)"
 need=()
 command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(g++)  # llama-cpp-python compiles llama.cpp
 command -v pgrep >/dev/null || need+=(procps)  # scripts/prodserver.sh
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

@@ -55,6 +55,21 @@ def test_message_length_by_kind_and_its_association_with_returns(session):
     assert association.set_index('analysis').loc['pearson', 'estimate'] > 0.3
 
 
+def test_timed_out_messages_and_returns_stay_out_of_the_candidate_statistics(session):
+    _, candidates = session
+    data = candidates.copy()
+    human = data.index[(data['kind'] == 'human') & (data['times_chosen'] > 0)][:20]
+    # An absent human: no message written (an older export's length 0), returns 0 by rule.
+    data.loc[human, ['message', 'message_length', 'message_timed_out', 'return_timed_out']] = ['', 0, 1, 1]
+    data.loc[human, 'returns_list'] = data.loc[human, 'times_chosen'].map(lambda n: [0.0] * int(n))
+    untouched = candidates.drop(index=human)
+    assert message_length_by_kind(data).equals(message_length_by_kind(untouched))
+    pd.testing.assert_frame_equal(returns_by_kind(candidate_returns(data), kind='kind'),
+                                  returns_by_kind(candidate_returns(untouched), kind='kind'))
+    n_used = message_return_association(data).set_index('analysis').loc['pearson', 'n']
+    assert n_used == message_return_association(untouched).set_index('analysis').loc['pearson', 'n']
+
+
 def test_belief_accuracy_counts_misattribution_both_ways():
     decisions = pd.DataFrame({
         'treatment': ['hidden', 'hidden', 'false_label', 'disclosed'],

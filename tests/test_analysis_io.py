@@ -70,6 +70,19 @@ def test_bad_file_raises_export_error_naming_the_problem(filename, expected):
     assert filename in str(info.value)
 
 
+@pytest.mark.parametrize('content, expected', [
+    (',,,\n,,,\n', 'the file is empty'),
+    ('\ufeff', 'the file is empty'),
+    ('session_code,round,round\nabc,1,2\n', "the header repeats column(s) 'round'"),
+])
+def test_degenerate_files_raise_export_error(tmp_path, content, expected):
+    path = tmp_path / 'odd.csv'
+    path.write_text(content, encoding='utf-8')
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    assert expected in str(info.value) and 'odd.csv' in str(info.value)
+
+
 def test_wrong_export_for_the_loader_says_what_the_file_is():
     with pytest.raises(ExportError, match='looks like the partner_selection candidates export'):
         load_decisions(DATA / 'analysis_candidates_small.csv')
@@ -87,6 +100,8 @@ def _broken(tmp_path, change):
 @pytest.mark.parametrize('change, message', [
     (lambda d: d.__setitem__('chose_ai', 1 - d['chose_ai'].astype(int)), 'chose_ai disagrees with chosen_kind'),
     (lambda d: d.__setitem__('round', 0), "column 'round' must be >= 1"),
+    (lambda d: d.__setitem__('round', 'inf'), "column 'round' must be numeric; found 'inf'"),
+    (lambda d: d.__setitem__('round', '1e400'), "column 'round' must be numeric; found '1e400'"),
     (lambda d: d.__setitem__('treatment', 'secret'), "column 'treatment' must be one of"),
     (lambda d: d.__setitem__('offered_kinds', 'ai;human'), 'one kind per offered candidate'),
     (lambda d: d.__setitem__('amount_sent', 'ten'), "column 'amount_sent' must be numeric; found 'ten'"),

@@ -59,7 +59,7 @@ def test_curve_mle_matches_statsmodels_generic_mle():
 def test_recovers_simulated_curve_parameters(simulated):
     params, fits = fit_learning_curves(simulated)
     disclosed = params[params['treatment'] == 'disclosed'].set_index('parameter')
-    # tolerances: about 2 SEs at 300 selectors × 15 rounds
+    # tolerances: about 2 SEs at the 150 disclosed selectors × 15 rounds
     assert disclosed.loc['p0', 'estimate'] == pytest.approx(0.25, abs=0.07)
     assert disclosed.loc['p_inf', 'estimate'] == pytest.approx(0.75, abs=0.06)
     assert disclosed.loc['k', 'estimate'] == pytest.approx(0.35, abs=0.2)

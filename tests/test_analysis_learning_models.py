@@ -117,6 +117,9 @@ def test_hidden_selectors_do_not_count_the_identity_bias(rw_trials):
     table = fit_per_selector(StaticPreference(), rw_trials, n_starts=1)
     assert (table.loc[table['treatment'] == 'hidden', 'n_params'] == 1).all()
     assert (table.loc[table['treatment'] == 'disclosed', 'n_params'] == 2).all()
+    # ... and report no estimate for it (it would be the optimizer's start value)
+    assert table.loc[table['treatment'] == 'hidden', 'bias'].isna().all()
+    assert table.loc[table['treatment'] == 'disclosed', 'bias'].notna().all()
 
 
 def test_ewa_pooled_fit_beats_chance_on_learning_data(rw_trials):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ai_partners.llm import extract_json_object
 from llm_fixtures import closed_port_url, fault_server, llama_server_url  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,6 +54,11 @@ def test_real_model_writes_the_messages_and_returns_used_in_the_session(tmp_path
     decided = [c for c in calls if c['fallback'] == '0']
     assert decided, 'the model decided nothing: ' + str([c['fallback_reason'] for c in calls])
     assert all(json.loads(c['raw_reply_json']) and not c['fallback_reason'] for c in decided)
+    for c in decided:  # the value used is the one in the model's own reply
+        reply = extract_json_object(json.loads(c['raw_reply_json']))
+        used = json.loads(c['parsed_value']) if c['decision'] == 'message' else int(c['parsed_value'])
+        expected = reply['message'].strip() if c['decision'] == 'message' else reply['return']
+        assert used == expected, (c['raw_reply_json'], c['parsed_value'])
     for c in calls:
         if c['fallback'] == '1':
             assert c['fallback_reason'] in ('invalid_json', 'timeout') or c['fallback_reason'].startswith('schema')

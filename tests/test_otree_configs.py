@@ -119,7 +119,21 @@ SESSION_CONFIGS.append(dict(name='check_ai_hidden', app_sequence=['trust_game'],
 SESSION_CONFIGS.append(dict(name='check_ai_llm_down', app_sequence=['trust_game'], num_demo_participants=2,
                             partner='ai', identity='disclosed', num_rounds=2, ai_policy='llm',
                             llm_base_url='http://127.0.0.1:9/v1', llm_timeout_seconds=2))
+# partner_selection off its defaults: amounts chosen by selectors (their out-of-range amounts must be
+# refused), base pay for candidates, a small endowment and multiplier (the comprehension example scales)
+SESSION_CONFIGS.append(dict(name='check_ps_amounts', app_sequence=['partner_selection'], num_demo_participants=5,
+                            identity='hidden', elicit_beliefs=True, selector_chooses_amount=True,
+                            candidate_base_pay=5, endowment=4, multiplier=2, num_rounds=2))
 '''
+
+
+def test_partner_selection_bots_pass_with_chosen_amounts_base_pay_and_a_small_endowment(tmp_path):
+    project = copy_project(tmp_path)
+    with (project / 'settings.py').open('a', encoding='utf8') as settings:
+        settings.write(EXTRA_CONFIGS)
+    result = run_otree(project, 'test', 'check_ps_amounts', 5)
+    assert result.returncode == 0, output_tail(result)
+    assert 'Bots completed session' in result.stdout + result.stderr
 
 
 def exported_rows(tmp_path: Path, config_name: str) -> list:
