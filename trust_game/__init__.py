@@ -439,6 +439,31 @@ class Results(Page):
         return dict(common_vars(player), **round_summary(player))
 
 
+class Debrief(Page):
+    """After the last round of a hidden or false-label session: who the partner really was."""
+
+    get_timeout_seconds = info_timeout
+
+    @staticmethod
+    def is_displayed(player: Player):
+        return is_last_round(player) and player.group.identity in ('hidden', 'false_label')
+
+    @staticmethod
+    def vars_for_template(player: Player):
+        group = player.group
+        config = cfg(player)
+        if group.partner_kind == 'ai':
+            partner_was = f'an AI agent ({read_settings(config).ai_description})'
+        else:
+            partner_was = 'another participant in this study'
+        return dict(
+            common_vars(player),
+            identity=group.identity,
+            partner_was=partner_was,
+            label_shown=group.label_shown,
+        )
+
+
 class Payment(Page):
     get_timeout_seconds = info_timeout
 
@@ -468,6 +493,7 @@ page_sequence = [
     ResultsWaitPage,
     AIReturnGate,
     Results,
+    Debrief,
     Payment,
 ]
 

@@ -133,6 +133,7 @@ class PlayerBot(Bot):
             yield from self.give_back()
         yield from self.check_results()
         if self.round_number == config['num_rounds']:
+            yield from self.check_debrief()
             yield from self.check_payment()
 
     def expected_label(self):
@@ -229,6 +230,19 @@ class PlayerBot(Bot):
         money = expected * config['real_world_currency_per_point'] + config['participation_fee']
         expect(abs(float(self.participant.payoff_plus_participation_fee()) - money) < 1e-9, True)
         yield Payment
+
+    def check_debrief(self):
+        """Hidden and false-label sessions end with the truth about the partner; disclosed ones need none."""
+        identity = self.group.identity
+        if identity not in ('hidden', 'false_label'):
+            return
+        if self.player.role == C.TRUSTOR_ROLE:
+            truth = 'an AI agent' if self.group.partner_kind == 'ai' else 'another participant in this study'
+            expect(f'your partner in every round was {truth}', 'in', self.html)
+            expect('labelled falsely' if identity == 'false_label' else 'identity was hidden', 'in', self.html)
+        else:
+            expect('was told, falsely' if identity == 'false_label' else 'was not told whether', 'in', self.html)
+        yield Debrief
 
     def check_exports(self):
         """The exports, fed all of this trustor's rounds (C.NUM_ROUNDS), hold exactly the played rounds and the AI calls made."""
