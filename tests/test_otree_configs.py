@@ -121,7 +121,7 @@ SESSION_CONFIGS.append(dict(name='check_ai_llm_down', app_sequence=['trust_game'
                             llm_base_url='http://127.0.0.1:9/v1', llm_timeout_seconds=2))
 # partner_selection off its defaults: amounts chosen by selectors (their out-of-range amounts must be
 # refused), base pay for candidates, a small endowment and multiplier (the comprehension example scales).
-# The default 10 rounds: the bots' dropout candidate needs two chosen rounds in a row to time out twice.
+# The default 10 rounds: the bots' dropout candidate (two timed-out messages) is dropped at the start of round 3.
 SESSION_CONFIGS.append(dict(name='check_ps_amounts', app_sequence=['partner_selection'], num_demo_participants=5,
                             identity='hidden', elicit_beliefs=True, selector_chooses_amount=True,
                             candidate_base_pay=5, endowment=4, multiplier=2))
