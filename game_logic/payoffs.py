@@ -56,3 +56,9 @@ def trust_outcome(endowment: int, sent: int, multiplier: int, returned: int) -> 
         sender_payoff=endowment - sent + returned,
         receiver_payoff=received - returned,
     )
+
+
+def comprehension_example_return(endowment: int, multiplier: int) -> int:
+    """The return in the comprehension check's worked example: 40 % of what a full endowment becomes
+    (12 of 30 by default), so that the example fits any endowment and multiplier."""
+    return endowment * multiplier * 2 // 5

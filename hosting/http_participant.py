@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import httpx
 import websockets
 
-from game_logic.payoffs import trust_outcome
+from game_logic.payoffs import comprehension_example_return, trust_outcome
 
 # Pages that wait for AI decisions: posting them is refused until the server is ready.
 GATE_PAGES = {'AIMessagesGate', 'AIReturnsGate', 'AIReturnGate'}
@@ -156,8 +156,7 @@ class PartnerSelectionPolicy:
         if name == 'Consent':
             values['consent'] = page.inputs['consent'][0].get('value', 'on')
         elif name == 'Comprehension':
-            # The example's return is on the page ('... the candidate returns 12.' / '... you return 12.').
-            returned = int(re.search(r'(?:the candidate returns|and you return) (\d+)\b', page.text()).group(1))
+            returned = comprehension_example_return(self.endowment, self.multiplier)
             outcome = trust_outcome(self.endowment, self.endowment, self.multiplier, returned)
             is_selector = 'You are a selector' in page.text()
             values['comp_received'] = str(outcome.received)

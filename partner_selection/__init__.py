@@ -7,7 +7,7 @@ from otree.api import *
 from ai_partners import GameView, broker, make_partner, read_settings
 from game_logic import society
 from game_logic.export_schema import AI_CALL_COLUMNS, CANDIDATE_COLUMNS, DECISION_COLUMNS, json_text
-from game_logic.payoffs import trust_outcome
+from game_logic.payoffs import comprehension_example_return, trust_outcome
 from game_logic.rounds import cfg, info_timeout, is_last_round, is_played_round, max_rounds, page_timeout
 
 doc = """
@@ -733,7 +733,7 @@ class Comprehension(Page):
     @staticmethod
     def vars_for_template(player: Player):
         endowment = cfg(player)['endowment']
-        returned = comprehension_example_return(cfg(player))
+        returned = comprehension_example_return(endowment, cfg(player)['multiplier'])
         if player.participant.ps_role == C.SELECTOR_ROLE:
             question_payoff = (
                 f'2. You are a selector, send all {endowment} points, and the candidate returns {returned}. '
@@ -778,18 +778,12 @@ class Comprehension(Page):
             player.participant.excluded = True
 
 
-def comprehension_example_return(config) -> int:
-    """The example's return: 40 % of what a full endowment becomes (12 of 30 by default), so that the
-    example fits any endowment and multiplier."""
-    return config['endowment'] * config['multiplier'] * 2 // 5
-
-
 def comprehension_payoff(player: Player) -> int:
     """The worked example: a selector sends everything and gets the example return back / a candidate
     returns it (the question asks what the candidate keeps of what it received: no base pay)."""
     config = cfg(player)
     outcome = trust_outcome(config['endowment'], config['endowment'], config['multiplier'],
-                            comprehension_example_return(config))
+                            comprehension_example_return(config['endowment'], config['multiplier']))
     if player.participant.ps_role == C.SELECTOR_ROLE:
         return outcome.sender_payoff
     return outcome.receiver_payoff

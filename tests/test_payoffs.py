@@ -1,7 +1,7 @@
 """The shared Berg–Dickhaut–McCabe arithmetic (game_logic.payoffs), outside oTree."""
 import pytest
 
-from game_logic.payoffs import InvalidAmount, trust_outcome, validate_return, validate_sent
+from game_logic.payoffs import InvalidAmount, comprehension_example_return, trust_outcome, validate_return, validate_sent
 
 
 @pytest.mark.parametrize(
@@ -101,3 +101,10 @@ def test_outcome_is_immutable():
     outcome = trust_outcome(10, 5, 3, 5)
     with pytest.raises(AttributeError):
         outcome.returned = 0
+
+
+@pytest.mark.parametrize('endowment, multiplier, expected', [(10, 3, 12), (4, 2, 3), (1, 1, 0), (20, 4, 32)])
+def test_comprehension_example_return_scales_and_stays_within_what_was_received(endowment, multiplier, expected):
+    returned = comprehension_example_return(endowment, multiplier)
+    assert returned == expected
+    trust_outcome(endowment, endowment, multiplier, returned)  # a valid return: raises otherwise

@@ -451,11 +451,9 @@ class Debrief(Page):
     @staticmethod
     def vars_for_template(player: Player):
         group = player.group
-        config = cfg(player)
-        if group.partner_kind == 'ai':
-            partner_was = f'an AI agent ({read_settings(config).ai_description})'
-        else:
-            partner_was = 'another participant in this study'
+        # What the partner is, described as a truthful label would describe it.
+        partner_was = describe_partner(badge_for(group.partner_kind, 'disclosed'),
+                                       read_settings(cfg(player)).ai_description)
         return dict(
             common_vars(player),
             identity=group.identity,
