@@ -1,39 +1,157 @@
-"""Column names of the custom exports (README, "Data codebook"), one definition for the apps and analysis.
+"""Columns of the custom exports, one definition for the apps, analysis and the codebook (docs/codebook.md).
+
+Each export is a tuple of `Column(name, description)` in the order the CSV has them; the module-level
+lists DECISION_COLUMNS, CANDIDATE_COLUMNS, AI_CALL_COLUMNS and TRUST_GAME_COLUMNS are their names.
+`python -m scripts.make_docs` writes the codebook from EXPORTS.
 
 Free of oTree so that `analysis` can validate files against the very lists the apps write.
 """
 import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    """One export column: its CSV header and a one-line meaning (Markdown, no `|`)."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Export:
+    """One custom export: a codebook heading, what one row is, and its columns in CSV order."""
+
+    heading: str
+    rows: str
+    columns: tuple
+
 
 # partner_selection `custom_export`: one row per selector × played round
-DECISION_COLUMNS = [
-    'session_code', 'group_id', 'treatment', 'round', 'selector_id', 'selector_label',
-    'n_candidates_offered', 'n_ai_offered', 'ai_share_offered', 'offered_candidate_ids', 'offered_kinds',
-    'offered_badges', 'offered_display_labels', 'offered_messages_json', 'chosen_candidate_id', 'chosen_kind',
-    'chosen_badge', 'chosen_position', 'chose_ai', 'amount_sent', 'multiplier', 'amount_received_by_candidate',
-    'amount_returned', 'return_timed_out', 'return_fallback', 'selector_payoff', 'belief_guesses',
-    'belief_n_correct', 'belief_bonus', 'seconds_on_choice_page', 'choice_timed_out',
-]
+DECISION_SCHEMA = (
+    Column('session_code', 'oTree session code'),
+    Column('group_id', "mini-society number within the session (oTree's group number in the round; "
+                       "in `arrival` sessions it need not start at 1)"),
+    Column('treatment', '`hidden`, `disclosed` or `false_label`'),
+    Column('round', 'round number, 1-based'),
+    Column('selector_id', 'participant code of the selector'),
+    Column('selector_label', 'participant label (lab seat or Prolific PID), may be empty'),
+    Column('n_candidates_offered', 'active candidates shown this round'),
+    Column('n_ai_offered', 'how many of them were AI'),
+    Column('ai_share_offered', '`n_ai_offered / n_candidates_offered`: the chance level of choosing an AI'),
+    Column('offered_candidate_ids', 'candidate ids in display order, e.g. `H2;A1;H1;A2` (`A` = AI, `H` = human, '
+                                    'stable within a group)'),
+    Column('offered_kinds', '`ai`/`human` per card, in display order'),
+    Column('offered_badges', 'badge shown per card: `AI`, `Human`, or empty (hidden)'),
+    Column('offered_display_labels', 'the neutral card letter the selector saw per card (`A`, `B`, …; the page '
+                                     'shows "Candidate A")'),
+    Column('offered_messages_json', 'JSON array of the messages per card, in display order'),
+    Column('chosen_candidate_id', 'id of the chosen candidate; empty if the selector timed out'),
+    Column('chosen_kind', '`ai` / `human`; empty if no choice'),
+    Column('chosen_badge', 'badge shown on the chosen card (empty when hidden)'),
+    Column('chosen_position', '1-based display position of the chosen card'),
+    Column('chose_ai', '1 if the chosen candidate is an AI, 0 if human, empty if no choice'),
+    Column('amount_sent', 'points sent (endowment unless `selector_chooses_amount`)'),
+    Column('multiplier', 'multiplier in force'),
+    Column('amount_received_by_candidate', '`amount_sent × multiplier`'),
+    Column('amount_returned', 'points the candidate returned to this selector'),
+    Column('return_timed_out', "1 if the candidate's return decision timed out (return then 0 and flagged)"),
+    Column('return_fallback', '1 if an AI return fell back to the scripted policy'),
+    Column('selector_payoff', "the selector's points this round: `endowment − sent + returned` (+ belief bonus)"),
+    Column('belief_guesses', "per card, in display order: the selector's guess `ai`/`human` (empty if not "
+                             "elicited)"),
+    Column('belief_n_correct', 'number of correct guesses this round (empty if not elicited)'),
+    Column('belief_bonus', 'points earned for correct guesses this round'),
+    Column('seconds_on_choice_page', "seconds from the choice page's load to its submission"),
+    Column('choice_timed_out', "1 if the selector's choice page timed out (no choice recorded)"),
+)
 
 # partner_selection `custom_export_candidates`: one row per candidate (human or AI) × played round
-CANDIDATE_COLUMNS = [
-    'session_code', 'group_id', 'treatment', 'round', 'candidate_id', 'participant_code', 'kind', 'policy',
-    'message_json', 'message_length', 'active', 'times_chosen', 'amount_received', 'amount_returned', 'returns',
-    'candidate_payoff', 'message_timed_out', 'return_timed_out', 'message_fallback', 'return_fallback', 'dropped',
-]
+CANDIDATE_SCHEMA = (
+    Column('session_code', 'oTree session code'),
+    Column('group_id', 'mini-society number within the session, as in the decisions export'),
+    Column('treatment', '`hidden`, `disclosed` or `false_label`'),
+    Column('round', 'round number, 1-based'),
+    Column('candidate_id', '`A1`, `H1`, … (stable within the group)'),
+    Column('participant_code', 'participant code of a human candidate; empty for AI'),
+    Column('kind', '`ai` / `human`'),
+    Column('policy', '`human`, `scripted:<preset>` or `llm:<model>`'),
+    Column('message_json', 'the message as a JSON string literal'),
+    Column('message_length', 'characters in the message'),
+    Column('active', '0 if the candidate was dropped before this round or excluded (no consent, comprehension '
+                     'check failed)'),
+    Column('times_chosen', 'selectors who chose this candidate this round'),
+    Column('amount_received', 'points received (sum over choosing selectors, after multiplication)'),
+    Column('amount_returned', 'points returned (sum)'),
+    Column('returns', 'the returns per choosing selector, `;`-separated'),
+    Column('candidate_payoff', '`candidate_base_pay + amount_received − amount_returned`'),
+    Column('message_timed_out', '1 if the message page timed out (human) or the AI call missed its deadline'),
+    Column('return_timed_out', '1 if the return page timed out (human) or the AI call missed its deadline'),
+    Column('message_fallback', '1 if an AI message fell back to the scripted policy'),
+    Column('return_fallback', '1 if an AI return fell back to the scripted policy'),
+    Column('dropped', '1 from the round a human candidate is dropped after repeated timeouts'),
+)
 
 # `custom_export_ai_calls` of both apps: one row per AI decision
-AI_CALL_COLUMNS = [
-    'session_code', 'group_id', 'round', 'app', 'candidate_id', 'decision', 'policy', 'model', 'endpoint_host',
-    'prompt_json', 'raw_reply_json', 'parsed_value', 'latency_ms', 'prompt_tokens', 'completion_tokens',
-    'fallback', 'fallback_reason',
-]
+AI_CALL_SCHEMA = (
+    Column('session_code', 'oTree session code'),
+    Column('group_id', 'partner_selection: the mini-society number; trust_game: the pair id'),
+    Column('round', 'round number, 1-based'),
+    Column('app', '`partner_selection` or `trust_game`'),
+    Column('candidate_id', 'the AI candidate / trustee id'),
+    Column('decision', '`message` or `return`'),
+    Column('policy', 'who decided: the configured policy, `scripted` or `llm`'),
+    Column('model', "scripted: the preset name; llm: the model named in the endpoint's reply (else `llm_model`)"),
+    Column('endpoint_host', 'host:port of the LLM endpoint (empty for scripted); never the key'),
+    Column('prompt_json', 'the prompt sent (JSON string literal; empty for scripted)'),
+    Column('raw_reply_json', 'the raw reply text (JSON string literal)'),
+    Column('parsed_value', 'the decision used (message text as JSON literal, or the integer return)'),
+    Column('latency_ms', 'wall time of the call'),
+    Column('prompt_tokens', 'as reported by the endpoint (empty if not)'),
+    Column('completion_tokens', 'as reported by the endpoint (empty if not)'),
+    Column('fallback', "1 if the scripted policy's decision was used instead"),
+    Column('fallback_reason', 'empty, or `timeout`, `connection_error`, `bad_api_key`, `http_<status>`, '
+                              '`rate_limited`, `bad_response`, `invalid_json`, `schema:<detail>` (e.g. '
+                              '`schema:return_out_of_range`), `deadline`, `not_started` (lost in a server '
+                              'restart), `error:<Type>` ([docs/ai_partners.md](ai_partners.md))'),
+)
 
 # trust_game `custom_export`: one row per trustor × played round
-TRUST_GAME_COLUMNS = [
-    'session_code', 'round', 'pair_id', 'identity', 'partner_kind', 'partner_label_shown', 'trustor_id',
-    'trustee_id', 'amount_sent', 'multiplier', 'amount_received', 'amount_returned', 'trustor_payoff',
-    'trustee_payoff', 'send_timed_out', 'return_timed_out', 'return_fallback',
-]
+TRUST_GAME_SCHEMA = (
+    Column('session_code', 'oTree session code'),
+    Column('round', 'round number, 1-based'),
+    Column('pair_id', 'pair number within the round (the group number within the round)'),
+    Column('identity', '`disclosed`, `hidden`, `false_label`'),
+    Column('partner_kind', 'true kind of the trustee: `ai` / `human`'),
+    Column('partner_label_shown', 'what the trustor was told: `AI`, `Human` or empty'),
+    Column('trustor_id', 'participant code of the trustor'),
+    Column('trustee_id', 'participant code of a human trustee; empty for an AI trustee'),
+    Column('amount_sent', 'points the trustor sent; empty if the send timed out'),
+    Column('multiplier', 'multiplier in force'),
+    Column('amount_received', 'points the trustee received: `amount_sent × multiplier`'),
+    Column('amount_returned', 'points the trustee returned'),
+    Column('trustor_payoff', "the trustor's points this round: `endowment − sent + returned`"),
+    Column('trustee_payoff', "the trustee's points this round: `sent × multiplier − returned`"),
+    Column('send_timed_out', "1 if the trustor's send page timed out (counts as 0 sent in the payoffs)"),
+    Column('return_timed_out', "1 if the human trustee's return page timed out (counts as 0 returned) or an AI "
+                               "trustee's return missed its deadline (the scripted fallback is used)"),
+    Column('return_fallback', "1 if an AI trustee's return fell back to the scripted policy"),
+)
+
+DECISION_COLUMNS = [column.name for column in DECISION_SCHEMA]
+CANDIDATE_COLUMNS = [column.name for column in CANDIDATE_SCHEMA]
+AI_CALL_COLUMNS = [column.name for column in AI_CALL_SCHEMA]
+TRUST_GAME_COLUMNS = [column.name for column in TRUST_GAME_SCHEMA]
+
+# The codebook's sections, in order (docs/codebook.md).
+EXPORTS = (
+    Export('`partner_selection` decisions: `custom_export` (file `partner_selection_custom.csv` with '
+           '`otree test --export`)', 'One row per selector × round actually played.', DECISION_SCHEMA),
+    Export('`partner_selection` candidates: `custom_export_candidates`',
+           'One row per candidate (human or AI) × round.', CANDIDATE_SCHEMA),
+    Export('AI calls: `custom_export_ai_calls` (both apps)', 'One row per AI decision.', AI_CALL_SCHEMA),
+    Export('`trust_game`: `custom_export`', 'One row per trustor × round.', TRUST_GAME_SCHEMA),
+)
 
 
 def json_text(text) -> str:
