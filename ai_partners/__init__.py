@@ -14,7 +14,7 @@
 
 Policies: 'scripted' (seeded, presets 'prosocial_ai' and 'human_like') and 'llm' (any OpenAI-compatible
 chat-completions endpoint, falling back to the scripted preset with a recorded reason).
-See docs/README_ai_partners.md.
+See docs/ai_partners.md.
 """
 from .background import DecisionBroker, broker
 from .config import DEFAULTS as CONFIG_DEFAULTS

@@ -1,4 +1,4 @@
-"""Analysis of partner_selection and trust_game exports (README: docs/README_analysis.md).
+"""Analysis of partner_selection and trust_game exports (docs/analysis.md).
 
 Modules, one per topic: ``io`` (loading, validation), ``curves`` (AI-choice share by round),
 ``learning_curve`` (parametric curves), ``regression`` (mixed logit, GEE), ``learning_models``

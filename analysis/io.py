@@ -1,4 +1,4 @@
-"""Loading and validating the experiment's exports (schema: README.md, "Data codebook").
+"""Loading and validating the experiment's exports (schema: game_logic/export_schema.py, docs/codebook.md).
 
 Three exports are understood:
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# Column lists in the order the apps write them (README codebook): the apps' own definition, so a
+# Column lists in the order the apps write them (docs/codebook.md): the apps' own definition, so a
 # renamed column fails validation here instead of silently reading the wrong field.
 from game_logic.export_schema import CANDIDATE_COLUMNS, DECISION_COLUMNS, TRUST_GAME_COLUMNS
 

@@ -1,7 +1,7 @@
 """Synthetic partner_selection sessions in the export schema, generated from the learning models.
 
 Used by the tests (parameter recovery), the benchmark and power analyses. The output has exactly
-the columns of the decisions and candidates exports (README, "Data codebook") and, written with
+the columns of the decisions and candidates exports (docs/codebook.md) and, written with
 :func:`analysis.io.write_export`, the same CSV dialect as oTree.
 
 Generative story, per mini-society (group) and round: every candidate writes a message (AI ~120

@@ -3,7 +3,7 @@
     python benchmarks/bench_analysis_fits.py [--groups 325] [--rounds 20] [--no-mixed] [--seed 0]
 
 Prints one line per step (seconds) and the machine's core count; the figures are quoted in
-docs/README_analysis.md. 975 selectors = 325 mini-societies × 3 selectors (2 human + 2 AI candidates),
+docs/benchmarks.md. 975 selectors = 325 mini-societies × 3 selectors (2 human + 2 AI candidates),
 treatments hidden / disclosed / false_label in rotation, Rescorla–Wagner choosers.
 """
 from __future__ import annotations

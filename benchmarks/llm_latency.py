@@ -21,7 +21,7 @@ fallbacks, latency), which shows the endpoint really took `--delay` seconds per 
 Prints one table row per run and per policy (pooled over repeats), then the ratio llm/scripted of p50
 and p95 and PASS if the llm p95 is within 1.1x of the scripted p95. Exit status: 0 PASS, 1 FAIL,
 2 a participant error, a refused submission, a server traceback, or an llm run that did not really
-call the endpoint. Figures are quoted in README.md ("AI partners", "Latency benchmark").
+call the endpoint. Figures are quoted in docs/benchmarks.md ("LLM latency benchmark").
 """
 from __future__ import annotations
 
