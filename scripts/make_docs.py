@@ -63,8 +63,9 @@ CONFIGURATION_NOTES = """\
 - `comprehension_max_attempts`: at the last wrong submission the participant is routed out (flag
   `comprehension_failed`).
 - `dropout_after_timeouts`: a dropped candidate is flagged `dropped`.
-- `page_timeout_seconds` limits the message, choice, return and comprehension pages;
-  `info_page_timeout_seconds` the consent, instructions, results and debrief pages.
+- partner_selection: `page_timeout_seconds` limits the message, choice, return and comprehension pages;
+  `info_page_timeout_seconds` the consent, instructions, results and debrief pages (trust_game:
+  [trust_game.md](trust_game.md)).
 - `llm_api_key_env`: the key is never in the config; a value that is not a variable name is refused.
 - `llm_timeout_seconds`: time budget of one AI decision (connect, 429 retries and the whole reply); a late
   reply falls back to the scripted decision (flagged).
