@@ -2,16 +2,13 @@
 that is down, one that is too slow. Each runs a full bot session (scripts/bot_session.py, in-memory DB)
 and checks the exports: every AI decision is logged, model decisions are the ones used, and every
 failure is a flagged fallback while the session still completes."""
-import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from ai_partners.llm import extract_json_object
 from llm_fixtures import closed_port_url, fault_server, llama_server_url  # noqa: F401
+from otree_bots import BotJob, run_bot_jobs
 
-REPO = Path(__file__).resolve().parents[1]
 ROUNDS = 2
 SELECTORS = 3
 
@@ -22,15 +19,10 @@ def run_llm_session(out: Path, base_url: str, **overrides) -> dict:
         llm_temperature=0, llm_seed=7, llm_max_tokens=80, llm_timeout_seconds=60, ai_collect_deadline_seconds=120,
     )
     settings.update(overrides)
-    command = [sys.executable, 'scripts/bot_session.py', 'ps_disclosed', '--case', 'normal', '--out', str(out)]
-    for key, value in settings.items():
-        command += ['--set', f'{key}={json.dumps(value) if not isinstance(value, str) else value}']
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    return {
-        name: list(csv.DictReader(open(out / f'partner_selection_{name}.csv', encoding='utf8')))
-        for name in ('custom', 'candidates', 'ai_calls')
-    }
+    job = BotJob('ps_disclosed', case='normal', overrides=settings, export=True)
+    run = run_bot_jobs([job], out, workers=1)[job]
+    assert run.ok, run.failure()
+    return {name: run.rows(f'partner_selection_{name}') for name in ('custom', 'candidates', 'ai_calls')}
 
 
 def assert_session_complete(exports: dict):

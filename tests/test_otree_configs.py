@@ -1,31 +1,20 @@
-"""Every session config in settings.py runs under oTree's bots (`otree test`), plus the trust_game export.
+"""Every session config in settings.py runs under oTree's bots (as `otree test CONFIG N` would), plus the
+trust_game export.
 
-Each run happens in a fresh temporary copy of the project (no .git, no virtual environments, no
-db.sqlite3), so a stale database in the working tree can never be read. A config whose app folder is
-missing fails here: it is not skipped.
+The sessions run in-process in a few oTree processes (tests/otree_bots.py, scripts/bot_session.py),
+each on an empty in-memory database: a stale db.sqlite3 in the working tree is never read. A config
+whose app folder is missing fails here: it is not skipped. `test_short_partner_selection_session` is the
+one bot session of the fast lane (`python -m pytest -m "not slow"`).
 """
-import csv
 import importlib.util
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from game_logic import export_schema
+from otree_bots import REPO, BotJob
 
-REPO = Path(__file__).resolve().parents[1]
-# Run oTree with the interpreter running pytest, whatever `otree` is first on PATH.
-OTREE = [sys.executable, '-c', 'import sys; from otree.main import execute_from_command_line; '
-         'sys.argv[0] = "otree"; sys.exit(execute_from_command_line())']
-RUN_TIMEOUT_SECONDS = 1800
 # issue #2, "Done when": these four must pass with 4 participants.
 ISSUE_RUNS = [('trust_ai_disclosed', 4), ('trust_human', 4), ('trust_ai_hidden', 4), ('trust_ai_false_label', 4)]
-NOT_COPIED = shutil.ignore_patterns(
-    '.git', '.venv*', 'db.sqlite3*', '__pycache__', '.pytest_cache', '.benchmarks', '__temp_*', 'out', 'reports'
-)
 
 
 def load_settings():
@@ -44,108 +33,77 @@ def config_runs() -> list:
     return list(dict.fromkeys(runs + ISSUE_RUNS))
 
 
-def copy_project(tmp_path: Path) -> Path:
-    project = tmp_path / 'project'
-    shutil.copytree(REPO, project, ignore=NOT_COPIED)
-    assert not (project / 'db.sqlite3').exists()
-    return project
-
-
-def run_otree(project: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        OTREE + [str(a) for a in args], cwd=project, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS
-    )
-
-
-def output_tail(result: subprocess.CompletedProcess, lines: int = 60) -> str:
-    # Leave out the one-line-per-submission log so the tail shows the error.
-    text = [line for line in (result.stdout + result.stderr).splitlines() if not line.startswith('Submit ')]
-    return '\n'.join(text[-lines:])
+def config_job(name: str, participants: int) -> BotJob:
+    """`otree test NAME PARTICIPANTS --export`: every bot case, one session each."""
+    return BotJob(name, participants, export=True)
 
 
 def config_by_name(name: str) -> dict:
     return next(c for c in SETTINGS.SESSION_CONFIGS if c['name'] == name)
 
 
-@pytest.mark.parametrize('name, participants', config_runs(), ids=lambda v: str(v))
-def test_session_config_passes_its_bots(name, participants, tmp_path):
+@pytest.mark.parametrize('name, participants', [
+    pytest.param(name, n, id=f'{name}-{n}', marks=pytest.mark.otree_bots(config_job(name, n)))
+    for name, n in config_runs()
+])
+def test_session_config_passes_its_bots(name, participants, otree_bot_runs):
     config = config_by_name(name)
     missing = [app for app in config['app_sequence'] if not (REPO / app / '__init__.py').is_file()]
     assert not missing, f'session config {name!r} needs app folder(s) that do not exist yet: {missing}'
-    project = copy_project(tmp_path)
-    result = run_otree(project, 'test', name, participants)
-    assert result.returncode == 0, f'otree test {name} {participants} failed:\n{output_tail(result)}'
-    assert 'Bots completed session' in result.stdout + result.stderr
+    run = otree_bot_runs[config_job(name, participants)]
+    assert run.ok, run.failure()
+    assert run.session_codes, 'Bots completed session'  # ok: every bot case completed its session
 
 
+@pytest.mark.unit
 def test_issue_configs_exist_in_settings():
     names = {c['name'] for c in SETTINGS.SESSION_CONFIGS}
     assert {name for name, _ in ISSUE_RUNS} <= names
 
 
 # ---------------------------------------------------------------------------------------------------
-# trust_game export: the codebook's columns, one row per trustor × played round, rematching, flags.
+# The fast lane's bot session: one partner_selection config, 3 rounds, one bot case, all its exports.
 
-def codebook_columns(heading: str) -> list:
-    """Column names of the README codebook table under the heading that starts with `heading`."""
-    readme = (REPO / 'README.md').read_text(encoding='utf8')
-    start = readme.index(heading)
-    columns = []
-    for line in readme[start:].splitlines()[1:]:
-        if line.startswith('#'):
-            break
-        if line.startswith('| `'):
-            first_cell = line.split('|')[1]
-            columns += re.findall(r'`([^`]+)`', first_cell)
-    return columns
+SHORT_PS = BotJob('ps_hidden', case=0, overrides={'num_rounds': 3}, export=True)
 
 
-def test_trust_game_export_columns_are_the_codebooks():
-    assert export_schema.TRUST_GAME_COLUMNS == codebook_columns('### `trust_game`: `custom_export`')
+@pytest.mark.bots
+@pytest.mark.otree_bots(SHORT_PS)
+def test_short_partner_selection_session(otree_bot_runs):
+    run = otree_bot_runs[SHORT_PS]
+    assert run.ok, run.failure()
+    decisions = run.rows('partner_selection_custom')
+    assert list(decisions[0]) == export_schema.DECISION_COLUMNS
+    assert list(run.rows('partner_selection_candidates')[0]) == export_schema.CANDIDATE_COLUMNS
+    assert list(run.rows('partner_selection_ai_calls')[0]) == export_schema.AI_CALL_COLUMNS
+    # one row per selector and round: 3 selectors × 3 rounds
+    assert len({(r['selector_id'], r['round']) for r in decisions}) == len(decisions) == 3 * 3
+    assert {r['treatment'] for r in decisions} == {'hidden'}
 
 
-def test_ai_call_columns_are_the_codebooks():
-    assert export_schema.AI_CALL_COLUMNS == codebook_columns('### AI calls: `custom_export_ai_calls`')
+# ---------------------------------------------------------------------------------------------------
+# trust_game export: the schema's columns, one row per trustor × played round, rematching, flags.
+# The test-only configs (check_*) are tests/otree_bots.py's EXTRA_CONFIGS, added to the bot processes only.
+
+PS_AMOUNTS = BotJob('check_ps_amounts', 5)
+HUMAN_REMATCH = BotJob('check_human_rematch', export=True)
+AI_HIDDEN = BotJob('check_ai_hidden', export=True)
+LLM_DOWN = BotJob('check_ai_llm_down', export=True)
+ODD_HUMANS = BotJob('trust_human', 3)
 
 
-EXTRA_CONFIGS = '''
-
-# added by tests/test_otree_configs.py in a temporary copy only
-SESSION_CONFIGS.append(dict(name='check_human_rematch', app_sequence=['trust_game'], num_demo_participants=6,
-                            partner='human', identity='false_label', rematch=True, num_rounds=3))
-SESSION_CONFIGS.append(dict(name='check_ai_hidden', app_sequence=['trust_game'], num_demo_participants=2,
-                            partner='ai', identity='hidden', num_rounds=3))
-# an LLM endpoint that refuses connections (port 9, "discard"): every AI return must fall back, flagged
-SESSION_CONFIGS.append(dict(name='check_ai_llm_down', app_sequence=['trust_game'], num_demo_participants=2,
-                            partner='ai', identity='disclosed', num_rounds=2, ai_policy='llm',
-                            llm_base_url='http://127.0.0.1:9/v1', llm_timeout_seconds=2))
-# partner_selection off its defaults: amounts chosen by selectors (their out-of-range amounts must be
-# refused), base pay for candidates, a small endowment and multiplier (the comprehension example scales).
-# The default 10 rounds: the bots' dropout candidate (two timed-out messages) is dropped at the start of round 3.
-SESSION_CONFIGS.append(dict(name='check_ps_amounts', app_sequence=['partner_selection'], num_demo_participants=5,
-                            identity='hidden', elicit_beliefs=True, selector_chooses_amount=True,
-                            candidate_base_pay=5, endowment=4, multiplier=2))
-'''
+@pytest.mark.otree_bots(PS_AMOUNTS)
+def test_partner_selection_bots_pass_with_chosen_amounts_base_pay_and_a_small_endowment(otree_bot_runs):
+    run = otree_bot_runs[PS_AMOUNTS]
+    assert run.ok, run.failure()
+    assert run.session_codes, 'Bots completed session'
 
 
-def test_partner_selection_bots_pass_with_chosen_amounts_base_pay_and_a_small_endowment(tmp_path):
-    project = copy_project(tmp_path)
-    with (project / 'settings.py').open('a', encoding='utf8') as settings:
-        settings.write(EXTRA_CONFIGS)
-    result = run_otree(project, 'test', 'check_ps_amounts', 5)
-    assert result.returncode == 0, output_tail(result)
-    assert 'Bots completed session' in result.stdout + result.stderr
-
-
-def exported_rows(tmp_path: Path, config_name: str) -> list:
-    project = copy_project(tmp_path)
-    with (project / 'settings.py').open('a', encoding='utf8') as settings:
-        settings.write(EXTRA_CONFIGS)
-    result = run_otree(project, 'test', config_name, '--export', 'export')
-    assert result.returncode == 0, output_tail(result)
-    with (project / 'export' / 'trust_game_custom.csv').open(encoding='utf8') as f:
-        rows = list(csv.DictReader(f))
-    assert rows and list(rows[0]) == codebook_columns('### `trust_game`: `custom_export`')
+def exported_rows(otree_bot_runs, job: BotJob) -> list:
+    run = otree_bot_runs[job]
+    assert run.ok, run.failure()
+    rows = run.rows('trust_game_custom')
+    assert rows and list(rows[0]) == export_schema.TRUST_GAME_COLUMNS
     return rows
 
 
@@ -161,8 +119,9 @@ def check_payoff_arithmetic(row: dict) -> None:
     assert int(row['trustee_payoff']) == received - returned
 
 
-def test_human_rematch_export_rotates_trustees_and_flags_timeouts(tmp_path):
-    rows = exported_rows(tmp_path, 'check_human_rematch')
+@pytest.mark.otree_bots(HUMAN_REMATCH)
+def test_human_rematch_export_rotates_trustees_and_flags_timeouts(otree_bot_runs):
+    rows = exported_rows(otree_bot_runs, HUMAN_REMATCH)
     sessions = {row['session_code'] for row in rows}
     num_cases = 4  # trust_game/tests.py: send_nothing, send_all, random, timeouts
     assert len(sessions) == num_cases
@@ -190,8 +149,9 @@ def test_human_rematch_export_rotates_trustees_and_flags_timeouts(tmp_path):
     )
 
 
-def test_ai_hidden_export_has_no_trustee_code_and_no_label(tmp_path):
-    rows = exported_rows(tmp_path, 'check_ai_hidden')
+@pytest.mark.otree_bots(AI_HIDDEN)
+def test_ai_hidden_export_has_no_trustee_code_and_no_label(otree_bot_runs):
+    rows = exported_rows(otree_bot_runs, AI_HIDDEN)
     assert len(rows) == 4 * 2 * 3  # cases × trustors × played rounds
     for row in rows:
         check_payoff_arithmetic(row)
@@ -202,14 +162,16 @@ def test_ai_hidden_export_has_no_trustee_code_and_no_label(tmp_path):
     assert sent_all and any(row['amount_returned'] != '0' for row in sent_all)
 
 
-def test_odd_number_of_human_participants_is_refused_with_a_clear_message(tmp_path):
-    result = run_otree(copy_project(tmp_path), 'test', 'trust_human', 3)
-    assert result.returncode != 0
-    assert 'needs an even number of participants, got 3' in result.stdout + result.stderr
+@pytest.mark.otree_bots(ODD_HUMANS)
+def test_odd_number_of_human_participants_is_refused_with_a_clear_message(otree_bot_runs):
+    run = otree_bot_runs[ODD_HUMANS]
+    assert not run.ok
+    assert 'needs an even number of participants, got 3' in run.error
 
 
-def test_unreachable_llm_falls_back_to_scripted_returns_and_flags_them(tmp_path):
-    rows = exported_rows(tmp_path, 'check_ai_llm_down')
+@pytest.mark.otree_bots(LLM_DOWN)
+def test_unreachable_llm_falls_back_to_scripted_returns_and_flags_them(otree_bot_runs):
+    rows = exported_rows(otree_bot_runs, LLM_DOWN)
     assert len(rows) == 4 * 2 * 2  # cases × trustors × played rounds
     for row in rows:
         check_payoff_arithmetic(row)

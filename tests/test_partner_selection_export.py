@@ -1,60 +1,47 @@
-"""The partner_selection exports as a researcher gets them: `otree test ps_disclosed --export DIR` and the
-candidate / AI-call exports, checked against the codebook in README.md (so the README stays true)."""
-import csv
+"""The partner_selection exports as a researcher gets them (`otree test ps_disclosed --export DIR` and the
+candidate / AI-call exports of scripts/bot_session.py), checked against game_logic.export_schema, and
+`python -m analysis report` on them."""
 import json
-import re
 import subprocess
 import sys
 
 import pytest
 
-from test_otree_configs import REPO, copy_project, output_tail, run_otree
+from game_logic import export_schema
+from otree_bots import REPO, BotJob
+from test_otree_configs import SHORT_PS, config_job
 
 MESSAGE_FROM_BOTS = 'Hi selectors!\nI return half 🙂 <b>promise</b>'  # partner_selection/tests.py MESSAGE
-
-
-def codebook_columns(heading: str) -> list:
-    """Column names listed in the README table under the heading that contains `heading`."""
-    text = (REPO / 'README.md').read_text(encoding='utf8')
-    section = text[text.index(heading):]
-    section = section[: section.index('\n### ', 1)] if '\n### ' in section[1:] else section
-    names = []
-    for line in section.splitlines():
-        if line.startswith('| `'):
-            names += re.findall(r'`([a-z_0-9]+)`', line.split('|')[1])
-    return names
+# `otree test ps_disclosed --export`: every bot case, the config's 5 participants (the same bot sessions
+# as tests/test_otree_configs.py's ps_disclosed run, so they run once)
+DISCLOSED = config_job('ps_disclosed', 5)
+# `scripts/bot_session.py ps_hidden --set num_rounds=3`: the first bot case, every custom export
+HIDDEN = SHORT_PS
+pytestmark = pytest.mark.otree_bots(DISCLOSED, HIDDEN)
 
 
 @pytest.fixture(scope='module')
-def exports(tmp_path_factory):
-    project = copy_project(tmp_path_factory.mktemp('ps_export'))
-    out = project / 'export'
-    result = run_otree(project, 'test', 'ps_disclosed', '--export', out)
-    assert result.returncode == 0, output_tail(result)
-    extra = project / 'extra'
-    result = subprocess.run(
-        [sys.executable, 'scripts/bot_session.py', 'ps_hidden', '--out', str(extra), '--set', 'num_rounds=3'],
-        cwd=project, capture_output=True, text=True, timeout=1800,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    read = lambda path: list(csv.DictReader(open(path, encoding='utf8')))  # noqa: E731
+def exports(otree_bot_runs, tmp_path_factory):
+    disclosed, hidden = otree_bot_runs[DISCLOSED], otree_bot_runs[HIDDEN]
+    assert disclosed.ok, disclosed.failure()
+    assert hidden.ok, hidden.failure()
     return dict(
-        paths=dict(decisions=out / 'partner_selection_custom.csv', extra=extra, project=project),
-        decisions=read(out / 'partner_selection_custom.csv'),
-        hidden_decisions=read(extra / 'partner_selection_custom.csv'),
-        candidates=read(extra / 'partner_selection_candidates.csv'),
-        ai_calls=read(extra / 'partner_selection_ai_calls.csv'),
+        paths=dict(decisions=disclosed.export_path('partner_selection_custom'), extra=hidden.out,
+                   project=tmp_path_factory.mktemp('ps_export')),
+        decisions=disclosed.rows('partner_selection_custom'),
+        hidden_decisions=hidden.rows('partner_selection_custom'),
+        candidates=hidden.rows('partner_selection_candidates'),
+        ai_calls=hidden.rows('partner_selection_ai_calls'),
     )
 
 
-def test_otree_test_export_writes_the_decision_columns_of_the_codebook(exports):
-    expected = codebook_columns('### `partner_selection` decisions')
-    assert list(exports['decisions'][0].keys()) == expected
+def test_otree_test_export_writes_the_decision_columns_of_the_schema(exports):
+    assert list(exports['decisions'][0].keys()) == export_schema.DECISION_COLUMNS
 
 
-def test_candidate_and_ai_call_exports_match_the_codebook(exports):
-    assert list(exports['candidates'][0].keys()) == codebook_columns('### `partner_selection` candidates')
-    assert list(exports['ai_calls'][0].keys()) == codebook_columns('### AI calls')
+def test_candidate_and_ai_call_exports_have_the_schema_columns(exports):
+    assert list(exports['candidates'][0].keys()) == export_schema.CANDIDATE_COLUMNS
+    assert list(exports['ai_calls'][0].keys()) == export_schema.AI_CALL_COLUMNS
 
 
 def test_one_decision_row_per_selector_and_round_with_chance_level(exports):
