@@ -1,6 +1,6 @@
 """oTree 6 project settings: session configs for the human–AI partner-selection platform.
 
-Every treatment parameter is a session-config field (documented in README.md, "Configuration").
+Every treatment parameter is a session-config field, defined once in game_logic/session_config.py.
 Secrets come from the environment only; see `warn_about_missing_secrets`.
 """
 import os
@@ -8,57 +8,11 @@ import sys
 import warnings
 from os import environ
 
-# Shared by every session config; a config overrides only what differs.
-SESSION_CONFIG_DEFAULTS = dict(
-    real_world_currency_per_point=0.05,
-    participation_fee=2.00,
-    doc="",
-    # --- the game (both apps) ---
-    num_rounds=10,
-    endowment=10,
-    multiplier=3,
-    identity='disclosed',  # disclosed | hidden | false_label
-    # --- trust_game: the assigned-partner baseline ---
-    partner='human',  # human | ai
-    rematch=False,  # re-match trustors with trustees every round
-    # --- partner_selection: the mini-society ---
-    num_selectors=3,
-    num_human_candidates=2,
-    num_ai_candidates=2,
-    selector_chooses_amount=False,
-    candidate_base_pay=0,
-    max_message_length=200,
-    persistent_candidate_labels=False,
-    elicit_beliefs=False,
-    belief_bonus=1,
-    show_history=True,
-    treatments='',  # e.g. 'hidden,disclosed' assigns treatments to groups in rotation
-    grouping='lab',  # lab (groups from the session's participants) | arrival (online)
-    arrival_max_wait_seconds=300,  # 0 = wait forever (bot tests)
-    comprehension_max_attempts=3,
-    # --- timing ---
-    page_timeout_seconds=120,  # every decision page; 0 = no timeout
-    info_page_timeout_seconds=300,  # instructions, feedback, payment
-    dropout_after_timeouts=2,  # a human candidate timing out this often in a row is dropped
-    # --- AI partners (ai_partners/) ---
-    ai_policy='scripted',  # scripted | llm
-    ai_preset='prosocial_ai',  # scripted preset; also the fallback for llm
-    ai_seed=12345,
-    llm_base_url='http://127.0.0.1:8080/v1',
-    llm_model='gpt-4o-mini',
-    llm_api_key_env='OPENAI_API_KEY',  # name of the environment variable, never the key
-    llm_temperature=0.7,
-    llm_seed=0,
-    llm_max_tokens=200,
-    llm_timeout_seconds=20,
-    llm_persona='',
-    ai_collect_deadline_seconds=30,
-    # trust_game: an AI trustee's return is shown no sooner than this after the send, in every identity
-    # treatment, so an instant reply cannot give the AI away (bots skip it)
-    ai_min_return_seconds=3,
-    # --- online recruitment ---
-    prolific_completion_url='',
-)
+from game_logic import session_config
+
+# Shared by every session config; a config overrides only what differs. Every field, its default, allowed
+# values and meaning: game_logic/session_config.py (and docs/configuration.md, generated from it).
+SESSION_CONFIG_DEFAULTS = dict(doc="", **session_config.defaults())
 
 _TRUST = dict(app_sequence=['trust_game'], num_demo_participants=4)
 _PS = dict(app_sequence=['partner_selection'], num_demo_participants=5)

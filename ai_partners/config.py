@@ -5,24 +5,17 @@ import re
 from dataclasses import dataclass, fields
 from urllib.parse import urlparse
 
-POLICY_NAMES = ('scripted', 'llm')
+from game_logic.session_config import AI_POLICIES as POLICY_NAMES
+from game_logic.session_config import FIELDS_BY_NAME
+
 ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 
-# Defaults match settings.py SESSION_CONFIG_DEFAULTS; a config missing a key gets these.
-DEFAULTS = dict(
-    ai_policy='scripted',
-    ai_preset='prosocial_ai',
-    ai_seed=12345,
-    llm_base_url='http://127.0.0.1:8080/v1',
-    llm_model='gpt-4o-mini',
-    llm_api_key_env='OPENAI_API_KEY',
-    llm_temperature=0.7,
-    llm_seed=0,
-    llm_max_tokens=200,
-    llm_timeout_seconds=20.0,
-    llm_persona='',
-    max_message_length=200,
-)
+# The AI-partner fields of the one session-config definition (game_logic.session_config) and their
+# defaults; a config missing a key gets these.
+DEFAULTS = {name: FIELDS_BY_NAME[name].default for name in (
+    'ai_policy', 'ai_preset', 'ai_seed', 'llm_base_url', 'llm_model', 'llm_api_key_env', 'llm_temperature',
+    'llm_seed', 'llm_max_tokens', 'llm_timeout_seconds', 'llm_persona', 'max_message_length',
+)}
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ class PlayerBot(Bot):
             # counted here from the guesses and the true kinds, not read back from the app
             correct = sum(data[f'belief_{position}'] == kind for position, kind in enumerate(kinds, start=1))
             expect(self.player.belief_n_correct, correct)
-            expect(self.player.belief_bonus, correct * config['belief_bonus'])
+            expect(self.player.belief_bonus_earned, correct * config['belief_bonus'])
 
     def check_badges(self, kinds):
         """The badge shown matches the treatment: truth, nothing, or swapped."""
@@ -174,7 +174,7 @@ class PlayerBot(Bot):
         player = self.player
         if player.ps_role == C.SELECTOR_ROLE:
             if player.choice_timed_out:
-                expect(player.payoff, config['endowment'] + player.belief_bonus)
+                expect(player.payoff, config['endowment'] + player.belief_bonus_earned)
                 expect('Time ran out', 'in', self.html)
             else:
                 expect(player.amount_sent * config['multiplier'] >= player.amount_returned, True)
@@ -191,7 +191,7 @@ class PlayerBot(Bot):
                     expect(str(player.amount_returned) in [c.parsed_value for c in calls], True)
                 expect(
                     player.payoff,
-                    config['endowment'] - player.amount_sent + player.amount_returned + player.belief_bonus,
+                    config['endowment'] - player.amount_sent + player.amount_returned + player.belief_bonus_earned,
                 )
         else:
             candidate = next(c for c in round_candidates(self.group) if c.candidate_id == player.candidate_id)

@@ -5,6 +5,7 @@ from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
 
 from ai_partners import GameView, make_partner
+from game_logic.export_schema import AI_CALL_COLUMNS, TRUST_GAME_COLUMNS
 
 from . import *
 
@@ -73,8 +74,8 @@ def expected_ai_return(bot, round_number: int, sent: int) -> int:
         return 0
     calls = AICall.filter(group=bot.player.in_round(round_number).group)
     if len(calls) == 1 and calls[0].policy != 'scripted' and not calls[0].fallback:
-        expect(0 <= calls[0].value <= received, True)
-        return calls[0].value
+        expect(0 <= int(calls[0].parsed_value) <= received, True)
+        return int(calls[0].parsed_value)
     trustee = f'A{bot.participant.id_in_session}' + (f'r{round_number}' if config['rematch'] else '')
     partner = make_partner(config, f'{bot.session.code}-{trustee}')
     view = GameView(role='trustee', round_number=round_number, num_rounds=config['num_rounds'],
@@ -196,7 +197,7 @@ class PlayerBot(Bot):
                 calls = AICall.filter(group=group)
                 expect(len(calls), 1 if sent else 0)
                 for call in calls:
-                    expect(call.value, returned)
+                    expect(int(call.parsed_value), returned)
                     expect(group.return_fallback, call.fallback)
                     if config['ai_policy'] == 'scripted':
                         expect(call.fallback, False)

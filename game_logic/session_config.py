@@ -1,0 +1,283 @@
+"""Every session-config field, defined once: name, type, default, allowed values, app, meaning.
+
+`settings.SESSION_CONFIG_DEFAULTS` is built from FIELDS (`defaults()`), the docs' configuration table
+too (`markdown_table()`), and `parse(config)` turns oTree's session config into a typed, fully validated
+`SessionConfig` once, when the session is created: every bad value or combination fails there with a
+message that names the field and what is allowed, never on a page after participants consented.
+No oTree import here.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, make_dataclass
+from typing import Mapping
+
+IDENTITIES = ('disclosed', 'hidden', 'false_label')
+PARTNER_KINDS = ('human', 'ai')
+AI_POLICIES = ('scripted', 'llm')
+GROUPINGS = ('lab', 'arrival')
+# Card letters available (game_logic.society.LABEL_LETTERS): the most candidates one group can show.
+MAX_CANDIDATES = 22
+# partner_selection has one belief field per card and one return field per choosing selector on the
+# Player (belief_1.., return_1..; oTree fields are fixed), so these bound the per-group sizes.
+MAX_BELIEF_CARDS = 12
+MAX_RETURN_SLOTS = 12
+DEFAULT_MAX_ROUNDS = 20
+
+
+class ConfigError(ValueError):
+    """A session config that cannot run; the message names the field and what is allowed."""
+
+
+def max_rounds(env=os.environ) -> int:
+    """The apps' NUM_ROUNDS: OTREE_MAX_ROUNDS if set (a positive integer), else 20.
+
+    oTree needs NUM_ROUNDS as a constant, so `num_rounds` plays a prefix of them. Every unplayed round
+    still costs server time (about 0.15 s per round and participant when oTree walks past it), so the
+    bound is kept small; a study that needs more rounds raises it (restart the server, `otree resetdb`).
+    """
+    raw = env.get('OTREE_MAX_ROUNDS', '').strip()
+    if not raw:
+        return DEFAULT_MAX_ROUNDS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f'OTREE_MAX_ROUNDS must be a positive whole number, got {raw!r}')
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One session-config field. `low`/`high` bound numbers (None: unbounded); `choices` bound strings."""
+
+    name: str
+    type: type
+    default: object
+    app: str  # 'both', 'partner_selection' or 'trust_game'
+    meaning: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+
+    def allowed(self) -> str:
+        """The allowed values in words, as error messages and the docs table state them."""
+        if self.choices:
+            return 'one of ' + ', '.join(self.choices)
+        if self.type is bool:
+            return 'True or False'
+        if self.type is str:
+            return 'text'
+        kind = 'whole number' if self.type is int else 'number'
+        if self.low is not None and self.high is not None:
+            return f'{kind} {_num(self.low)}..{_num(self.high)}'
+        if self.low is not None:
+            return f'{kind} >= {_num(self.low)}'
+        return kind
+
+
+def _num(value) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+_BOTH, _PS, _TRUST = 'both', 'partner_selection', 'trust_game'
+_DAY = 24 * 3600
+
+FIELDS = (
+    # --- money ---
+    Field('real_world_currency_per_point', float, 0.05, _BOTH, 'money per point', low=0),
+    Field('participation_fee', float, 2.00, _BOTH,
+          'added to every participant\'s pay, also to those routed out', low=0),
+    # --- the game (both apps) ---
+    Field('num_rounds', int, 10, _BOTH,
+          'rounds played (at most OTREE_MAX_ROUNDS, default 20; unplayed rounds are skipped and left out '
+          'of the custom exports)', low=1, high=None),
+    Field('endowment', int, 10, _BOTH, 'points a selector / trustor gets each round', low=1, high=1000),
+    Field('multiplier', int, 3, _BOTH, 'the amount sent is multiplied by this', low=1, high=100),
+    Field('identity', str, 'disclosed', _BOTH,
+          'disclosed (true badge), hidden (no badge), false_label (badge swapped)', choices=IDENTITIES),
+    Field('max_message_length', int, 200, _BOTH, 'characters a candidate message may have', low=1, high=2000),
+    # --- trust_game: the assigned-partner baseline ---
+    Field('partner', str, 'human', _TRUST, 'the trustee is a human participant or an AI partner',
+          choices=PARTNER_KINDS),
+    Field('rematch', bool, False, _TRUST, 're-match trustors with trustees every round'),
+    # --- partner_selection: the mini-society ---
+    Field('num_selectors', int, 3, _PS, 'human selectors per group', low=1, high=100),
+    Field('num_human_candidates', int, 2, _PS, 'human candidates per group', low=0, high=MAX_CANDIDATES),
+    Field('num_ai_candidates', int, 2, _PS, 'AI candidates per group (server-side, no seat)',
+          low=0, high=MAX_CANDIDATES),
+    Field('selector_chooses_amount', bool, False, _PS,
+          'selectors choose how much to send (0..endowment) instead of sending the endowment'),
+    Field('candidate_base_pay', int, 0, _PS, 'points an active candidate gets each round besides the returns',
+          low=0, high=1000),
+    Field('persistent_candidate_labels', bool, False, _PS,
+          'a candidate keeps its card letter for the whole session (else redrawn each round)'),
+    Field('elicit_beliefs', bool, False, _PS,
+          'hidden / false_label: selectors guess for every card whether it is an AI'),
+    Field('belief_bonus', int, 1, _PS, 'points per correct AI/human guess', low=0, high=1000),
+    Field('show_history', bool, True, _PS, 'selectors see a table of their own past partners'),
+    Field('treatments', str, '', _PS,
+          "comma list of identities rotated over groups (e.g. 'hidden,disclosed'); empty: every group "
+          'plays `identity`'),
+    Field('grouping', str, 'lab', _PS,
+          'lab (groups from the session\'s participants) or arrival (online: groups by arrival time)',
+          choices=GROUPINGS),
+    Field('arrival_max_wait_seconds', int, 300, _PS,
+          'arrival grouping: after this long whoever waits forms a smaller group; 0 = wait forever',
+          low=0, high=_DAY),
+    Field('comprehension_max_attempts', int, 3, _PS,
+          'wrong comprehension answers allowed before the participant is routed out', low=1, high=100),
+    Field('dropout_after_timeouts', int, 2, _PS,
+          'a human candidate timing out this often in a row is dropped from later rounds; 0 = never',
+          low=0, high=1000),
+    Field('prolific_completion_url', str, '', _PS, 'Prolific completion URL shown on the payment page'),
+    # --- timing ---
+    Field('page_timeout_seconds', int, 120, _BOTH, 'every decision page; 0 = no timeout', low=0, high=_DAY),
+    Field('info_page_timeout_seconds', int, 300, _BOTH, 'instructions, feedback, payment; 0 = no timeout',
+          low=0, high=_DAY),
+    # --- AI partners (ai_partners/) ---
+    Field('ai_policy', str, 'scripted', _BOTH, 'scripted, or llm (any OpenAI-compatible endpoint)',
+          choices=AI_POLICIES),
+    Field('ai_preset', str, 'prosocial_ai', _BOTH,
+          'scripted preset (ai_partners.scripted.PRESETS); also the fallback of llm'),
+    Field('ai_seed', int, 12345, _BOTH, 'seed of the scripted policy'),
+    Field('llm_base_url', str, 'http://127.0.0.1:8080/v1', _BOTH, 'OpenAI-compatible endpoint (…/v1)'),
+    Field('llm_model', str, 'gpt-4o-mini', _BOTH, 'model name sent to the endpoint'),
+    Field('llm_api_key_env', str, 'OPENAI_API_KEY', _BOTH,
+          'NAME of the environment variable holding the API key, never the key'),
+    Field('llm_temperature', float, 0.7, _BOTH, 'sampling temperature', low=0, high=2),
+    Field('llm_seed', int, 0, _BOTH, 'seed sent to the endpoint'),
+    Field('llm_max_tokens', int, 200, _BOTH, 'longest reply', low=1, high=100_000),
+    Field('llm_timeout_seconds', float, 20.0, _BOTH,
+          'bound on one whole LLM call; below ai_collect_deadline_seconds', low=0.001, high=3600),
+    Field('llm_persona', str, '', _BOTH, 'optional persona text added to the AI prompt'),
+    Field('ai_collect_deadline_seconds', float, 30.0, _BOTH,
+          'an AI decision not in by then becomes a flagged scripted fallback', low=0.001, high=3600),
+    Field('ai_min_return_seconds', float, 3.0, _BOTH,
+          'round feedback / an AI trustee\'s return appears no sooner than this after the choices, in '
+          'every treatment (timing must not reveal an AI)', low=0, high=3600),
+)
+FIELDS_BY_NAME = {f.name: f for f in FIELDS}
+
+# The typed object pages read: one attribute per field, plus the parsed treatment rotation.
+_SessionConfigBase = make_dataclass(
+    '_SessionConfigBase', [(f.name, f.type) for f in FIELDS], frozen=True
+)
+
+
+@dataclass(frozen=True)
+class SessionConfig(_SessionConfigBase):
+    """A session's config, typed and validated (see FIELDS for what each attribute means)."""
+
+    @property
+    def treatment_rotation(self) -> list:
+        """Treatments rotated over groups: the comma list in `treatments`, else the single `identity`."""
+        return [t.strip() for t in self.treatments.split(',') if t.strip()] or [self.identity]
+
+    @property
+    def group_size(self) -> int:
+        """Human seats of a partner_selection group (AI candidates have none)."""
+        return self.num_selectors + self.num_human_candidates
+
+    @property
+    def num_candidates(self) -> int:
+        return self.num_human_candidates + self.num_ai_candidates
+
+    @property
+    def elicits_beliefs_in(self) -> tuple:
+        """The treatments in which selectors guess kinds: hidden / false_label, when elicit_beliefs."""
+        return ('hidden', 'false_label') if self.elicit_beliefs else ()
+
+
+def defaults() -> dict:
+    """Every field's default, for settings.SESSION_CONFIG_DEFAULTS."""
+    return {f.name: f.default for f in FIELDS}
+
+
+def _check_value(field: Field, value, problems: list):
+    """The value converted to the field's type, or None with a problem added."""
+    allowed = field.allowed()
+    if field.type is bool:
+        if not isinstance(value, bool):
+            problems.append(f'{field.name} must be {allowed}, got {value!r}')
+            return None
+        return value
+    if field.type is str:
+        if value is None:
+            value = ''
+        if not isinstance(value, str):
+            problems.append(f'{field.name} must be text, got {value!r}')
+            return None
+        if field.choices and value not in field.choices:
+            problems.append(f'{field.name} must be {allowed}, got {value!r}')
+            return None
+        return value
+    # numbers (oTree hands money fields over as its Currency type): bool is an int subclass, and True
+    # as "1 point" would hide a form bug; text is not a number even if it reads like one
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        problems.append(f'{field.name} must be a {allowed}, got {value!r}')
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        problems.append(f'{field.name} must be a {allowed}, got {value!r}')
+        return None
+    if field.type is int:
+        if not number.is_integer():
+            problems.append(f'{field.name} must be a {allowed}, got {value!r}')
+            return None
+        value = int(number)
+    else:
+        value = number
+    if value != value or (field.low is not None and value < field.low) or (
+            field.high is not None and value > field.high):
+        problems.append(f'{field.name} must be a {allowed}, got {value!r}')
+        return None
+    return value
+
+
+def parse(config: Mapping, num_rounds_max: int | None = None) -> SessionConfig:
+    """oTree's session config (or any mapping) -> SessionConfig; raises ConfigError naming every bad field.
+
+    Missing fields take their defaults; keys that are not fields (oTree's own: name, app_sequence, …)
+    are ignored. `num_rounds_max` is the apps' NUM_ROUNDS (default: max_rounds()).
+    """
+    source = dict(config or {})
+    problems = []
+    values = {}
+    for field in FIELDS:
+        value = _check_value(field, source.get(field.name, field.default), problems)
+        values[field.name] = field.default if value is None else value
+    rounds_max = max_rounds() if num_rounds_max is None else num_rounds_max
+    if values['num_rounds'] > rounds_max:
+        problems.append(f"num_rounds must be a whole number 1..{rounds_max} (OTREE_MAX_ROUNDS), "
+                        f"got {values['num_rounds']}")
+    result = SessionConfig(**values)
+    bad = [t for t in result.treatment_rotation if t not in IDENTITIES]
+    if bad:
+        problems.append(f"treatments must be a comma list of {', '.join(IDENTITIES)}, got unknown {bad}")
+    if result.num_candidates < 1:
+        problems.append('num_human_candidates + num_ai_candidates must be at least 1, got 0')
+    if result.num_candidates > MAX_CANDIDATES:
+        problems.append(f'num_human_candidates + num_ai_candidates must be at most {MAX_CANDIDATES} '
+                        f'(card letters), got {result.num_candidates}')
+    if set(result.elicits_beliefs_in) & set(result.treatment_rotation) and result.num_candidates > MAX_BELIEF_CARDS:
+        problems.append(f'with elicit_beliefs in a hidden or false_label treatment, num_human_candidates + '
+                        f'num_ai_candidates must be at most {MAX_BELIEF_CARDS} (one guess field per card), '
+                        f'got {result.num_candidates}')
+    if result.num_human_candidates and result.num_selectors > MAX_RETURN_SLOTS:
+        problems.append(f'num_selectors must be at most {MAX_RETURN_SLOTS} when there are human candidates '
+                        f'(all selectors may choose one human, who has {MAX_RETURN_SLOTS} return fields), '
+                        f'got {result.num_selectors}')
+    if result.ai_policy == 'llm' and result.llm_timeout_seconds >= result.ai_collect_deadline_seconds:
+        problems.append(f'llm_timeout_seconds must be below ai_collect_deadline_seconds '
+                        f'({result.ai_collect_deadline_seconds}), got {result.llm_timeout_seconds}')
+    if problems:
+        raise ConfigError('session config: ' + '; '.join(problems))
+    return result
+
+
+def markdown_table() -> str:
+    """The configuration table of the docs: one row per field."""
+    lines = ['| field | app | type | default | allowed | meaning |', '|---|---|---|---|---|---|']
+    for f in FIELDS:
+        default = repr(f.default) if f.type is str else str(f.default)
+        lines.append(f'| `{f.name}` | {f.app} | {f.type.__name__} | `{default}` | {f.allowed()} | {f.meaning} |')
+    return '\n'.join(lines) + '\n'

@@ -1,0 +1,96 @@
+"""partner_selection's custom exports (columns and their meaning: game_logic/export_schema.py,
+docs/codebook.md): decisions (one row per selector × played round), candidates (one per candidate ×
+played round) and AI calls (one per AI decision)."""
+import json
+
+from game_logic.export_schema import AI_CALL_COLUMNS, CANDIDATE_COLUMNS, DECISION_COLUMNS, json_text
+from study.ai_decisions import ai_call_rows
+from study.config import config_of, is_played_round
+from study.export import flag, played_groups, schema_table
+
+from . import C, AICall, elicits_beliefs, offered_cards, round_candidates
+
+
+def decision_row(player) -> dict:
+    cards = offered_cards(player)
+    kinds = [card['kind'] for card in cards]
+    chosen = next((card for card in cards if card['candidate_id'] == player.chosen_candidate_id), None)
+    n_ai = kinds.count('ai')
+    beliefs_elicited = elicits_beliefs(player)
+    multiplier = config_of(player).multiplier
+    return dict(
+        session_code=player.session.code,
+        group_id=player.group.id_in_subsession,
+        treatment=player.treatment,
+        round=player.round_number,
+        selector_id=player.participant.code,
+        selector_label=player.participant.label or '',
+        n_candidates_offered=len(cards),
+        n_ai_offered=n_ai,
+        ai_share_offered=round(n_ai / len(cards), 6) if cards else '',
+        offered_candidate_ids=';'.join(card['candidate_id'] for card in cards),
+        offered_kinds=';'.join(kinds),
+        offered_badges=';'.join(card['badge'] for card in cards),
+        offered_display_labels=';'.join(card['label'] for card in cards),
+        offered_messages_json=json.dumps([card['message'] for card in cards], ensure_ascii=False),
+        chosen_candidate_id=chosen['candidate_id'] if chosen else '',
+        chosen_kind=chosen['kind'] if chosen else '',
+        chosen_badge=chosen['badge'] if chosen else '',
+        chosen_position=chosen['position'] if chosen else '',
+        chose_ai=(1 if chosen['kind'] == 'ai' else 0) if chosen else '',
+        # No choice (timed out): nothing was sent, and an empty cell says so (a 0 would read as a choice).
+        amount_sent=player.amount_sent if chosen else '',
+        multiplier=multiplier,
+        amount_received_by_candidate=player.amount_sent * multiplier if chosen else '',
+        amount_returned=player.amount_returned if chosen else '',
+        return_timed_out=flag(player.return_timed_out),
+        return_fallback=flag(player.return_fallback),
+        selector_payoff=int(player.payoff),
+        belief_guesses=player.belief_guesses if beliefs_elicited else '',
+        belief_n_correct=player.belief_n_correct if beliefs_elicited else '',
+        belief_bonus=player.belief_bonus_earned,
+        seconds_on_choice_page=player.seconds_on_choice_page,
+        choice_timed_out=flag(player.choice_timed_out),
+    )
+
+
+def custom_export(players):
+    """Decisions: one row per selector × played round."""
+    selectors = (
+        p for p in players
+        if is_played_round(p) and p.participant.ps_role == C.SELECTOR_ROLE and not p.participant.excluded
+    )
+    return schema_table(DECISION_COLUMNS, (decision_row(p) for p in selectors))
+
+
+def message_length(candidate) -> int | str:
+    """Characters of the message shown; empty when a human candidate's message page timed out (no
+    message written is not a message of length 0). A timed-out AI call shows its fallback message."""
+    if candidate.message_timed_out and not candidate.message:
+        return ''
+    return len(candidate.message)
+
+
+def candidate_rows(players):
+    for group in played_groups(players):
+        for c in round_candidates(group):
+            yield dict(
+                session_code=group.session.code, group_id=group.id_in_subsession, treatment=group.treatment,
+                round=group.round_number, candidate_id=c.candidate_id, participant_code=c.participant_code,
+                kind=c.kind, policy=c.policy, message_json=json_text(c.message), message_length=message_length(c),
+                active=flag(c.active), times_chosen=c.times_chosen, amount_received=c.amount_received,
+                amount_returned=c.amount_returned, returns=c.returns, candidate_payoff=c.payoff,
+                message_timed_out=flag(c.message_timed_out), return_timed_out=flag(c.return_timed_out),
+                message_fallback=flag(c.message_fallback), return_fallback=flag(c.return_fallback),
+                dropped=flag(c.dropped),
+            )
+
+
+def custom_export_candidates(players):
+    """Candidates: one row per candidate (human or AI) × played round."""
+    return schema_table(CANDIDATE_COLUMNS, candidate_rows(players))
+
+
+def custom_export_ai_calls(players):
+    """AI calls: one row per AI decision, with prompt, raw reply, latency and fallback."""
+    return schema_table(AI_CALL_COLUMNS, ai_call_rows(AICall, 'partner_selection', played_groups(players)))

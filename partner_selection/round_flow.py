@@ -1,0 +1,280 @@
+"""partner_selection's round, step by step at the oTree boundary: the wait pages' after_all_players_arrive
+functions and the AI gates' collect/settle. The rules themselves are game_logic/round_engine.py; this module
+reads the models into its plain data and writes its outcome back. It uses the app's models, so the app
+imports it after defining them.
+"""
+import json
+import time
+
+from ai_partners import GameView, make_partner
+from game_logic import round_engine, society
+from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules, SelectorRound
+from study import ai_decisions
+from study.config import ai_settings_of, config_of
+
+from . import C, AICall, Candidate, Group, Player, is_selector
+
+
+def round_rules(obj) -> RoundRules:
+    config = config_of(obj)
+    return RoundRules(
+        endowment=config.endowment, multiplier=config.multiplier, candidate_base_pay=config.candidate_base_pay,
+        selector_chooses_amount=config.selector_chooses_amount, belief_bonus_per_correct=config.belief_bonus,
+        dropout_after_timeouts=config.dropout_after_timeouts, persistent_labels=config.persistent_candidate_labels,
+    )
+
+
+def candidate_key(group: Group, candidate_id: str) -> str:
+    return f'{group.session.code}-g{group.id_in_subsession}-{candidate_id}'
+
+
+def ai_partner(group: Group, candidate_id: str):
+    return make_partner(group.session.config, candidate_key(group, candidate_id))
+
+
+def ai_policy_label(group: Group) -> str:
+    ai = ai_settings_of(group)
+    return f'llm:{ai.llm_model}' if ai.ai_policy == 'llm' else f'scripted:{ai.ai_preset}'
+
+
+def round_candidates(group: Group) -> list:
+    return sorted(Candidate.filter(group=group), key=lambda c: c.candidate_id)
+
+
+def engine_candidates(group: Group) -> list:
+    """The round's Candidate rows as the round engine's plain candidates."""
+    return [round_engine.Candidate(c.candidate_id, c.kind, c.participant_code, c.active, c.dropped, False)
+            for c in round_candidates(group)]
+
+
+def ai_view(group: Group, candidate: Candidate) -> GameView:
+    """What the AI candidate knows: the rules, the round, and only its own past interactions."""
+    config = config_of(group)
+    past = [
+        c
+        for r in range(1, group.round_number)
+        for c in Candidate.filter(group=group.in_round(r), candidate_id=candidate.candidate_id)
+    ]
+    history = [
+        dict(round=c.round_number, times_chosen=c.times_chosen, received=c.amount_received, returned=c.amount_returned)
+        for c in sorted(past, key=lambda c: c.round_number)
+    ]
+    return GameView(
+        role='candidate', round_number=group.round_number, num_rounds=config.num_rounds,
+        endowment=config.endowment, multiplier=config.multiplier, max_message_length=config.max_message_length,
+        identity=group.treatment, shown_as=society.badge_for('ai', group.treatment), history=history,
+    )
+
+
+def broker_key(group: Group, candidate_id: str, decision: str, counterpart: str = '') -> str:
+    return f'{candidate_key(group, candidate_id)}-r{group.round_number}-{decision}-{counterpart}'
+
+
+def start_round(group: Group):
+    """Round start: the candidate pool (dropouts leave it), card letters, and the AI messages in the background."""
+    config = config_of(group)
+    seats = [
+        HumanCandidateSeat(pp.candidate_id, pp.code, pp.timeout_streak, bool(pp.dropped), bool(pp.excluded))
+        for pp in (p.participant for p in group.get_players()) if pp.ps_role == C.CANDIDATE_ROLE
+    ]
+    participants = {p.participant.code: p.participant for p in group.get_players()}
+    for seat in round_engine.round_candidates(seats, config.num_ai_candidates, round_rules(group)):
+        if seat.newly_dropped:
+            participants[seat.participant_code].dropped = True
+        candidate = Candidate.create(
+            group=group, candidate_id=seat.candidate_id, candidate_key=candidate_key(group, seat.candidate_id),
+            kind=seat.kind, participant_code=seat.participant_code, round_number=group.round_number,
+            policy='human' if seat.kind == 'human' else ai_policy_label(group),
+            active=seat.active, dropped=seat.dropped,
+        )
+        if seat.kind == 'ai':
+            partner = ai_partner(group, seat.candidate_id)
+            ai_decisions.start(broker_key(group, seat.candidate_id, 'message'), partner, 'message',
+                               ai_view(group, candidate))
+    group.ai_messages_requested_at = time.time()
+    labels = round_engine.display_labels([c.candidate_id for c in round_candidates(group)], group.session.code,
+                                         group.id_in_subsession, group.round_number, round_rules(group))
+    group.display_labels = json.dumps(labels)
+
+
+def collect_messages(group: Group):
+    """Human messages are in; card orders are drawn; AI messages are collected if they are ready."""
+    players_by_code = {p.participant.code: p for p in group.get_players()}
+    for candidate in round_candidates(group):
+        if candidate.kind == 'human':
+            author = players_by_code[candidate.participant_code]
+            candidate.message = author.field_maybe_none('message') or ''
+            candidate.message_timed_out = author.message_timed_out
+    try_collect_ai_messages(group, wait=ai_decisions.has_bots(group))
+    labels = json.loads(group.display_labels)
+    candidates = engine_candidates(group)
+    for player in group.get_players():
+        if is_selector(player):
+            order = round_engine.draw_card_order(
+                candidates, group.session.code, player.participant.code, group.round_number)
+            player.offered_candidate_ids = ';'.join(order)
+            player.offered_display_labels = ';'.join(labels[cid] for cid in order)
+
+
+def try_collect_ai_messages(group: Group, wait: bool = False, force: bool = False) -> bool:
+    """Store the AI candidates' messages once all are ready (or the deadline passed); never blocks people.
+
+    Returns True when the messages are in. `wait` blocks until the deadline (bots only); `force`
+    collects now, unfinished calls becoming flagged fallbacks. Messages of AI and human candidates
+    are revealed together, so timing cannot tell them apart.
+    """
+    if group.ai_messages_collected:
+        return True
+    ai_candidates = [c for c in round_candidates(group) if c.kind == 'ai']
+    keys = [broker_key(group, c.candidate_id, 'message') for c in ai_candidates]
+    if not (wait or force or ai_decisions.ready(group, keys, group.ai_messages_requested_at)):
+        return False
+    for candidate, key in zip(ai_candidates, keys):
+        decision = ai_decisions.collect(
+            AICall, group, key, ai_partner(group, candidate.candidate_id), 'message', ai_view(group, candidate),
+            candidate_id=candidate.candidate_id, requested_at=group.ai_messages_requested_at, wait=wait,
+        )
+        candidate.message = decision.value
+        candidate.message_fallback = decision.fallback
+        candidate.message_timed_out = ai_decisions.timed_out(decision)
+    group.ai_messages_collected = True
+    return True
+
+
+def engine_cards(player: Player) -> tuple:
+    """The selector's cards in display order (round_engine.Card: id, kind, letter, badge, raw message)."""
+    candidates = {c.candidate_id: c for c in round_candidates(player.group)}
+    order = [cid for cid in player.offered_candidate_ids.split(';') if cid]
+    labels = dict(zip(order, player.offered_display_labels.split(';')))
+    messages = {cid: candidates[cid].message for cid in order}
+    return round_engine.make_cards(order, labels, messages, player.treatment)
+
+
+def offered_cards(player: Player) -> list:
+    """The cards as the Choose page and the export read them, the message escaped for the page."""
+    return [
+        dict(vars(card), message_html=society.escape_text(card.message), belief_field=f'belief_{card.position}')
+        for card in engine_cards(player)
+    ]
+
+
+def selector_choices(group: Group) -> list:
+    """Every selector's choice this round (round_engine.Choice), in group order."""
+    return [round_engine.Choice(p.participant.code, p.chosen_candidate_id, p.amount_sent)
+            for p in group.get_players() if is_selector(p)]
+
+
+def process_choices(group: Group):
+    """Who chose whom: return slots for human candidates; AI returns start in the background now."""
+    rows = {c.candidate_id: c for c in round_candidates(group)}
+    slots = round_engine.return_slots(engine_candidates(group), selector_choices(group), round_rules(group))
+    for cid, candidate_slots in slots.items():
+        candidate = rows[cid]
+        candidate.times_chosen = candidate_slots.times_chosen
+        candidate.amount_received = candidate_slots.amount_received
+        if candidate.kind == 'ai':
+            for slot in candidate_slots.slots:
+                ai_decisions.start(broker_key(group, cid, 'return', slot.selector_code), ai_partner(group, cid),
+                                   'return', ai_view(group, candidate), **return_kwargs(slot))
+    group.ai_returns_requested_at = time.time()
+    for player in group.get_players():
+        if player.participant.ps_role == C.CANDIDATE_ROLE and player.candidate_id in slots:
+            player.return_slots = ';'.join(slot.selector_code for slot in slots[player.candidate_id].slots)
+
+
+def return_kwargs(slot) -> dict:
+    return dict(amount_sent=slot.amount_sent, amount_received=slot.amount_received, counterpart=slot.selector_code)
+
+
+def return_slots(player: Player) -> list:
+    """(form field, selector) pairs for a human candidate's return decisions this round."""
+    codes = [c for c in player.return_slots.split(';') if c]
+    by_code = {p.participant.code: p for p in player.group.get_players()}
+    return [(f'return_{i}', by_code[code]) for i, code in enumerate(codes, start=1)]
+
+
+def ai_return_keys(group: Group) -> list:
+    return [
+        broker_key(group, p.chosen_candidate_id, 'return', p.participant.code)
+        for p in group.get_players()
+        if is_selector(p) and p.chosen_candidate_id and society.kind_of(p.chosen_candidate_id) == 'ai'
+    ]
+
+
+def try_settle_round(group: Group, wait: bool = False, force: bool = False) -> bool:
+    """Settle the round once every AI return is ready (or the deadline passed) and ai_min_return_seconds
+    have passed since the choices; never blocks people.
+
+    The delay is the same in every treatment and whoever was chosen: otherwise a round in which no
+    selector chose a human candidate (nobody has a Return page) would show its feedback at once, and in
+    the hidden treatment the speed alone would tell a selector that the partner was an AI.
+    `wait` and `force` as in try_collect_ai_messages (bots, which cannot poll, skip the delay).
+    """
+    if group.round_settled:
+        return True
+    if not (wait or force or (ai_decisions.min_delay_over(group, group.ai_returns_requested_at) and
+                              ai_decisions.ready(group, ai_return_keys(group), group.ai_returns_requested_at))):
+        return False
+    settle_round(group, wait)
+    group.round_settled = True
+    return True
+
+
+def returns_arrived(group: Group):
+    try_settle_round(group, wait=ai_decisions.has_bots(group))
+
+
+def settle_round(group: Group, wait: bool):
+    """Collect every return, then pay selectors and candidates by the round engine's rules."""
+    rows = {c.candidate_id: c for c in round_candidates(group)}
+    players = {p.participant.code: p for p in group.get_players()}
+    returns = {}
+    for player in players.values():
+        if player.participant.ps_role == C.CANDIDATE_ROLE:
+            for field, selector in return_slots(player):
+                value = player.field_maybe_none(field) or 0
+                returns[selector.participant.code] = Return(value, player.candidate_return_timed_out, False)
+    for code in (p.participant.code for p in players.values() if is_selector(p) and p.chosen_candidate_id):
+        candidate, selector = rows[players[code].chosen_candidate_id], players[code]
+        if candidate.kind == 'ai':
+            slot = round_engine.ReturnSlot(code, selector.amount_sent, selector.amount_sent * config_of(group).multiplier)
+            decision = ai_decisions.collect(
+                AICall, group, broker_key(group, candidate.candidate_id, 'return', code),
+                ai_partner(group, candidate.candidate_id), 'return', ai_view(group, candidate),
+                candidate_id=candidate.candidate_id, requested_at=group.ai_returns_requested_at, wait=wait,
+                **return_kwargs(slot),
+            )
+            returns[code] = Return(decision.value, ai_decisions.timed_out(decision), decision.fallback)
+    bonuses = {p.participant.code: p.belief_bonus_earned for p in players.values() if is_selector(p)}
+    outcome = round_engine.settle_round(
+        engine_candidates(group), selector_choices(group), returns, round_rules(group), bonuses)
+    for code, result in outcome.selectors.items():
+        player = players[code]
+        player.amount_returned = result.amount_returned
+        player.return_timed_out = result.return_timed_out
+        player.return_fallback = result.return_fallback
+        player.payoff = result.payoff
+    for cid, result in outcome.candidates.items():
+        row = rows[cid]
+        row.amount_returned, row.returns, row.payoff = result.amount_returned, result.returns, result.payoff
+        row.return_timed_out, row.return_fallback = result.return_timed_out, result.return_fallback
+    for player in players.values():
+        if player.participant.ps_role == C.CANDIDATE_ROLE and not player.participant.excluded:
+            player.payoff = outcome.candidates[player.candidate_id].payoff
+
+
+def past_rounds(players) -> list:
+    """A selector's rounds as the round engine's plain SelectorRound."""
+    return [
+        SelectorRound(p.round_number, p.treatment,
+                      dict(zip(p.offered_candidate_ids.split(';'), p.offered_display_labels.split(';'))),
+                      p.chosen_candidate_id, p.amount_sent, p.amount_returned)
+        for p in players
+    ]
+
+
+def selector_history(player: Player) -> list:
+    """The selector's own past partners, for the optional history table (empty when not shown)."""
+    if not config_of(player).show_history:
+        return []
+    return list(round_engine.selector_history(past_rounds(player.in_previous_rounds())))

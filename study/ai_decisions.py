@@ -1,0 +1,154 @@
+"""Background AI decisions at the oTree boundary, one implementation for both games.
+
+oTree's production server handles one request at a time, so an AI decision (an LLM call) is started in
+the background when it becomes due (`start`) and collected later (`collect`): on a wait page's
+after_all_players_arrive, or on an `AIGate` page that people see only while a decision is still on its
+way. Every decision is stored as an AICall row (`ai_call_model`), and exported by `ai_call_rows`.
+"""
+import time
+
+from otree.api import ExtraModel, Page, models
+
+from ai_partners import broker
+from game_logic.export_schema import json_text
+
+from .config import config_of
+from .export import flag
+
+FALLBACK_TIMED_OUT = ('deadline', 'timeout')
+
+
+def ai_call_model(group_model, app_name: str):
+    """The AICall ExtraModel of one app (its table is `<app>_aicall`): every AI decision as made, who
+    decided, for whom, what it was asked, what it answered, what was used."""
+    fields = dict(
+        __module__=app_name,  # oTree names the table after the module's app
+        __doc__=ai_call_model.__doc__,
+        group=models.Link(group_model),
+        round_number=models.IntegerField(),
+        candidate_id=models.StringField(doc='the AI: candidate id, or trustee id in trust_game'),
+        counterpart=models.StringField(doc='participant code of the selector / trustor, for returns'),
+        decision=models.StringField(),
+        policy=models.StringField(),
+        model=models.StringField(),
+        endpoint_host=models.StringField(),
+        prompt=models.LongStringField(),
+        raw_reply=models.LongStringField(),
+        parsed_value=models.LongStringField(),
+        latency_ms=models.FloatField(),
+        prompt_tokens=models.IntegerField(),
+        completion_tokens=models.IntegerField(),
+        fallback=models.BooleanField(),
+        fallback_reason=models.StringField(),
+    )
+    return type('AICall', (ExtraModel,), fields)
+
+
+def has_bots(group) -> bool:
+    # oTree's command-line bots cannot run a gate page's JavaScript; for them collection blocks.
+    return any(p.participant._is_bot for p in group.get_players())
+
+
+def start(key: str, partner, decision: str, view, **kwargs) -> None:
+    """Start one AI decision in the background; returns at once."""
+    broker.start(key, partner, decision, view, **kwargs)
+
+
+def ready(group, keys: list, requested_at: float) -> bool:
+    """Every background decision finished, was lost in a restart, or its deadline passed."""
+    return broker.collectable(keys, requested_at, config_of(group).ai_collect_deadline_seconds)
+
+
+def min_delay_over(group, since: float) -> bool:
+    """ai_min_return_seconds have passed since `since`: the same wait in every identity treatment, so
+    neither an instant reply nor a treatment difference in waiting can tell a participant it is an AI."""
+    return time.time() >= since + config_of(group).ai_min_return_seconds
+
+
+def collect(AICall, group, key: str, partner, decision: str, view, *, candidate_id: str, requested_at: float,
+            wait: bool, **kwargs):
+    """The decision (an AIDecision), stored as an AICall row. kwargs as for `start`.
+
+    wait=True blocks for the rest of the deadline (bots only); otherwise what is not finished becomes a
+    flagged scripted fallback at once. Never raises on a partner failure.
+    """
+    deadline = config_of(group).ai_collect_deadline_seconds
+    seconds = broker.seconds_left(requested_at, deadline) if wait else 0
+    result = broker.collect(key, partner, decision, view, deadline_seconds=seconds, **kwargs)
+    row = result.as_row()
+    AICall.create(
+        group=group,
+        round_number=group.round_number,
+        candidate_id=candidate_id,
+        counterpart=kwargs.get('counterpart', ''),
+        decision=row['decision'],
+        policy=row['policy'],
+        model=row['model'] or '',
+        endpoint_host=row['endpoint_host'] or '',
+        prompt=row['prompt'] or '',
+        raw_reply=row['raw_reply'] or '',
+        parsed_value=str(row['value']),
+        latency_ms=float(row['latency_ms'] or 0),
+        prompt_tokens=row['prompt_tokens'],
+        completion_tokens=row['completion_tokens'],
+        fallback=bool(row['fallback']),
+        fallback_reason=row['fallback_reason'] or '',
+    )
+    return result
+
+
+def timed_out(decision) -> bool:
+    """The AI did not answer in time (its value is the fallback's)."""
+    return decision.fallback_reason in FALLBACK_TIMED_OUT
+
+
+def ai_call_rows(AICall, app_name: str, groups):
+    """Export rows (dicts keyed by export_schema.AI_CALL_COLUMNS), one per AI decision."""
+    for group in groups:
+        for call in sorted(AICall.filter(group=group), key=lambda c: c.id):
+            # A message as a JSON string literal (newlines survive the CSV); a return as its whole number.
+            parsed = json_text(call.parsed_value) if call.decision == 'message' else int(call.parsed_value)
+            yield dict(
+                session_code=group.session.code, group_id=group.id_in_subsession, round=call.round_number,
+                app=app_name, candidate_id=call.candidate_id, decision=call.decision, policy=call.policy,
+                model=call.model, endpoint_host=call.endpoint_host, prompt_json=json_text(call.prompt),
+                raw_reply_json=json_text(call.raw_reply), parsed_value=parsed,
+                latency_ms=round(call.latency_ms, 1), prompt_tokens=call.prompt_tokens,
+                completion_tokens=call.completion_tokens, fallback=flag(call.fallback),
+                fallback_reason=call.fallback_reason,
+            )
+
+
+class AIGate(Page):
+    """Shown only while an AI decision is still on its way: looks like a wait page, asks the server
+    whether it may move on, and moves on by itself (a second submit is guarded against).
+
+    A subclass defines `advance(group, force=False) -> bool` (collect or settle when ready; force: now,
+    unfinished calls becoming flagged fallbacks) and `wait_text`.
+    """
+
+    template_name = 'study/AIGate.html'
+    wait_text = 'Waiting for the other participants…'
+    not_ready_text = 'Still waiting for the other participants. Please wait a moment.'
+
+    @staticmethod
+    def advance(group, force: bool = False) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def vars_for_template(cls, player):
+        return dict(wait_text=cls.wait_text)
+
+    @classmethod
+    def live_method(cls, player, data):
+        return {player.id_in_group: dict(ready=cls.advance(player.group))}
+
+    @classmethod
+    def error_message(cls, player, values):
+        if not cls.advance(player.group):
+            return cls.not_ready_text
+
+    @classmethod
+    def before_next_page(cls, player, timeout_happened):
+        # An unattended page (browser closed) still must not hold the group: use what is there.
+        cls.advance(player.group, force=True)

@@ -1,0 +1,63 @@
+"""The typed session config as pages read it: built and validated once, in creating_session."""
+from ai_partners import PartnerSettings, read_settings
+from game_logic import session_config
+from game_logic.session_config import ConfigError, SessionConfig
+
+# Parsed configs by session code: a page reads attributes, never raw dict keys with fallbacks.
+_CONFIGS = {}
+_AI_SETTINGS = {}
+
+
+def build_config(session, num_rounds_max: int) -> SessionConfig:
+    """Validate every session-config field (AI settings included) and keep the typed result.
+
+    Raises ConfigError naming each bad field; called from creating_session, so a bad value fails when
+    the session is created, never on a page after participants consented.
+    """
+    config = session_config.parse(session.config, num_rounds_max=num_rounds_max)
+    try:
+        ai_settings = read_settings(session.config)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    _CONFIGS[session.code] = config
+    _AI_SETTINGS[session.code] = ai_settings
+    return config
+
+
+def config_of(obj) -> SessionConfig:
+    """The typed config of a player, group or subsession's session."""
+    session = obj.session
+    try:
+        return _CONFIGS[session.code]
+    except KeyError:  # a server restarted since the session was created: it was valid then
+        config = _CONFIGS[session.code] = session_config.parse(session.config, num_rounds_max=10**9)
+        return config
+
+
+def ai_settings_of(obj) -> PartnerSettings:
+    """The AI-partner part of the config (policy, model, endpoint, …)."""
+    session = obj.session
+    try:
+        return _AI_SETTINGS[session.code]
+    except KeyError:
+        settings = _AI_SETTINGS[session.code] = read_settings(session.config)
+        return settings
+
+
+def is_played_round(player) -> bool:
+    """Rounds after the config's num_rounds exist (NUM_ROUNDS) but are skipped."""
+    return player.round_number <= config_of(player).num_rounds
+
+
+def is_last_round(player) -> bool:
+    return player.round_number == config_of(player).num_rounds
+
+
+def page_timeout(player):
+    """Decision pages: page_timeout_seconds, 0 = none."""
+    return config_of(player).page_timeout_seconds or None
+
+
+def info_timeout(player):
+    """Pages that only inform (instructions, results): info_page_timeout_seconds, 0 = none."""
+    return config_of(player).info_page_timeout_seconds or None
