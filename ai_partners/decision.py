@@ -9,11 +9,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from game_logic.session_config import AI_POLICIES as POLICIES
+from game_logic.session_config import IDENTITIES
+
 ROLES = ('candidate', 'trustee')  # candidate: partner_selection; trustee: trust_game
-IDENTITIES = ('hidden', 'disclosed', 'false_label')
 BADGES = ('AI', 'Human', '')  # '' = no badge (hidden identity)
 DECISIONS = ('message', 'return')
-POLICIES = ('scripted', 'llm')
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ With an AI trustee, every participant is a trustor alone in a group; the AI live
 """
 from typing import List
 
-PARTNER_KINDS = ('human', 'ai')
+from .session_config import PARTNER_KINDS
 
 
 class MatchingError(ValueError):

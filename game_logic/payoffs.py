@@ -62,3 +62,19 @@ def comprehension_example_return(endowment: int, multiplier: int) -> int:
     """The return in the comprehension check's worked example: 40 % of what a full endowment becomes
     (12 of 30 by default), so that the example fits any endowment and multiplier."""
     return endowment * multiplier * 2 // 5
+
+
+@dataclass(frozen=True)
+class ComprehensionExample:
+    returned: int  # the example's return (comprehension_example_return)
+    received: int  # right answer 1: what a candidate receives when the whole endowment is sent
+    payoff: int  # right answer 2: the selector's points, or what the candidate keeps of what it received
+
+
+def comprehension_example(endowment: int, multiplier: int, is_selector: bool) -> ComprehensionExample:
+    """The comprehension check's worked example and its right answers, for a selector or a candidate
+    (the candidate's question asks what it keeps of what it received: no base pay)."""
+    returned = comprehension_example_return(endowment, multiplier)
+    outcome = trust_outcome(endowment, endowment, multiplier, returned)
+    payoff = outcome.sender_payoff if is_selector else outcome.receiver_payoff
+    return ComprehensionExample(returned=returned, received=outcome.received, payoff=payoff)

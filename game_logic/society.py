@@ -2,27 +2,14 @@
 
 Nothing here touches oTree, so every rule is unit-tested on its own (tests/test_society.py).
 """
-import html
 import random
 from typing import Dict, List, Sequence
 
-IDENTITIES = ('hidden', 'disclosed', 'false_label')
+from .session_config import ConfigError
+
 KINDS = ('ai', 'human')
 # Letters that read unambiguously on a card; O/I/Q/L are left out (they look like digits/each other).
 LABEL_LETTERS = 'ABCDEFGHJKMNPRSTUVWXYZ'
-
-
-class ConfigError(ValueError):
-    """A session config that cannot run; the message names the field."""
-
-
-def parse_treatments(treatments: str, identity: str) -> List[str]:
-    """Treatments to rotate over groups: the comma list in `treatments`, else the single `identity`."""
-    names = [t.strip() for t in (treatments or '').split(',') if t.strip()] or [identity]
-    bad = [t for t in names if t not in IDENTITIES]
-    if bad:
-        raise ConfigError(f"unknown treatment(s) {bad}; use {', '.join(IDENTITIES)}")
-    return names
 
 
 def treatment_for_group(group_index: int, treatments: Sequence[str]) -> str:
@@ -94,8 +81,3 @@ def clean_external_id(value: str, max_length: int = 64) -> str:
     """A recruitment platform's id (Prolific STUDY_ID / SESSION_ID) as stored: letters, digits, '-' and '_'
     only, at most `max_length`; anything else (an edited URL) is dropped rather than stored or shown."""
     return ''.join(ch for ch in (value or '') if ch.isascii() and (ch.isalnum() or ch in '-_'))[:max_length]
-
-
-def escape_text(text: str) -> str:
-    """Participant or LLM text made safe for oTree templates (which do not auto-escape); keeps line breaks."""
-    return html.escape(text or '', quote=True).replace('\r\n', '\n').replace('\n', '<br>')

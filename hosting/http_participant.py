@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import httpx
 import websockets
 
-from game_logic.payoffs import comprehension_example_return, trust_outcome
+from game_logic.payoffs import comprehension_example
 
 # Pages that wait for AI decisions: posting them is refused until the server is ready.
 GATE_PAGES = {'AIMessagesGate', 'AIReturnsGate', 'AIReturnGate'}
@@ -156,11 +156,10 @@ class PartnerSelectionPolicy:
         if name == 'Consent':
             values['consent'] = page.inputs['consent'][0].get('value', 'on')
         elif name == 'Comprehension':
-            returned = comprehension_example_return(self.endowment, self.multiplier)
-            outcome = trust_outcome(self.endowment, self.endowment, self.multiplier, returned)
             is_selector = 'You are a selector' in page.text()
-            values['comp_received'] = str(outcome.received)
-            values['comp_payoff'] = str(outcome.sender_payoff if is_selector else outcome.receiver_payoff)
+            example = comprehension_example(self.endowment, self.multiplier, is_selector)
+            values['comp_received'] = str(example.received)
+            values['comp_payoff'] = str(example.payoff)
         elif name == 'WriteMessage':
             values['message'] = self.message or self.rng.choice([
                 'I will return half of what I receive, every round.',

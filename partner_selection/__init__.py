@@ -3,9 +3,10 @@ import time
 from otree.api import *
 
 from game_logic import round_engine, society
-from game_logic.payoffs import comprehension_example_return, trust_outcome
+from game_logic.payoffs import InvalidAmount, comprehension_example, validate_return
 from game_logic.session_config import max_rounds
 from study import ai_decisions
+from study.text import escape_text
 from study.config import ai_settings_of, build_config, config_of, info_timeout, is_last_round, is_played_round
 from study.config import page_timeout
 
@@ -159,54 +160,6 @@ def creating_session(subsession: Subsession):
             copy_group_setup(group.in_round(1), group)
 
 
-def set_up_group(group: Group, index: int):
-    """Roles (selectors first) and the group's treatment, kept for the whole session."""
-    config = config_of(group)
-    group.treatment = society.treatment_for_group(index, config.treatment_rotation)
-    players = group.get_players()
-    group.incomplete = len(players) < config.group_size
-    human_ids = iter(society.candidate_ids(len(players), 0)['human'])
-    for player, role in zip(players, society.assign_roles(len(players), config.num_selectors)):
-        pp = player.participant
-        pp.ps_role = role
-        pp.treatment = group.treatment
-        pp.candidate_id = next(human_ids) if role == C.CANDIDATE_ROLE else ''
-        copy_role(player)
-
-
-def copy_group_setup(source: Group, group: Group):
-    group.treatment = source.treatment
-    group.incomplete = source.incomplete
-    for player in group.get_players():
-        copy_role(player)
-
-
-def copy_role(player: Player):
-    pp = player.participant
-    player.ps_role = pp.ps_role
-    player.treatment = pp.treatment
-    player.candidate_id = pp.candidate_id
-
-
-def group_by_arrival_time_method(subsession: Subsession, waiting_players):
-    """A full group as soon as enough people wait; after arrival_max_wait_seconds, whoever is there."""
-    config = config_of(subsession)
-    if len(waiting_players) >= config.group_size:
-        return waiting_players[:config.group_size]
-    limit = config.arrival_max_wait_seconds
-    now = time.time()
-    if limit and any(now - p.participant.arrived_at >= limit for p in waiting_players):
-        return waiting_players
-
-
-def set_up_arrived_group(group: Group):
-    session = group.session
-    session.ps_groups_formed = session.vars.get('ps_groups_formed', 0) + 1
-    set_up_group(group, session.ps_groups_formed)
-    for later in group.in_rounds(2, config_of(group).num_rounds) if config_of(group).num_rounds > 1 else []:
-        copy_group_setup(group, later)
-
-
 def choice_choices(player: Player):
     """Only the card letters this selector was shown are valid choices."""
     return [label for label in player.offered_display_labels.split(';') if label]
@@ -220,15 +173,10 @@ def elicits_beliefs(player: Player) -> bool:
     return round_engine.elicits_beliefs(config_of(player).elicit_beliefs, player.treatment)
 
 
-def comprehension_payoff(player: Player) -> int:
-    """The worked example: a selector sends everything and gets the example return back / a candidate
-    returns it (the question asks what the candidate keeps of what it received: no base pay)."""
+def comprehension(player: Player):
+    """The worked example of the comprehension check and its right answers, for this player's role."""
     config = config_of(player)
-    outcome = trust_outcome(config.endowment, config.endowment, config.multiplier,
-                            comprehension_example_return(config.endowment, config.multiplier))
-    if player.participant.ps_role == C.SELECTOR_ROLE:
-        return outcome.sender_payoff
-    return outcome.receiver_payoff
+    return comprehension_example(config.endowment, config.multiplier, player.participant.ps_role == C.SELECTOR_ROLE)
 
 
 def common_vars(player: Player) -> dict:
@@ -254,14 +202,27 @@ def common_vars(player: Player) -> dict:
     )
 
 
-# The round's steps at the oTree boundary (they use the models above): partner_selection/round_flow.py
+# Group formation and the round's steps at the oTree boundary (they use the models above):
+# partner_selection/grouping.py and round_flow.py
+from .grouping import copy_group_setup, group_by_arrival_time_method, set_up_arrived_group, set_up_group  # noqa
 from .round_flow import (  # noqa: E402
-    collect_messages, engine_cards, offered_cards, past_rounds, process_choices, return_slots, returns_arrived,
+    collect_messages, engine_cards, offered_cards, past_rounds, process_choices, return_decisions, return_slots,
+    returns_arrived,
     round_candidates, round_rules, selector_history, start_round, try_collect_ai_messages, try_settle_round,
 )
 
 
 # PAGES
+class RoundWaitPage(WaitPage):
+    """A wait page of every played round (unplayed rounds are skipped)."""
+
+    title_text = 'Please wait'
+
+    @staticmethod
+    def is_displayed(player: Player):
+        return is_played_round(player)
+
+
 class ArrivalWaitPage(WaitPage):
     group_by_arrival_time = True
     after_all_players_arrive = set_up_arrived_group
@@ -322,45 +283,25 @@ class Comprehension(Page):
 
     @staticmethod
     def vars_for_template(player: Player):
-        config = config_of(player)
-        endowment = config.endowment
-        returned = comprehension_example_return(endowment, config.multiplier)
-        if player.participant.ps_role == C.SELECTOR_ROLE:
-            question_payoff = (
-                f'2. You are a selector, send all {endowment} points, and the candidate returns {returned}. '
-                'How many points do you have this round?'
-            )
-        else:
-            question_payoff = (
-                f'2. You are a candidate; one selector sends you all {endowment} points and you return '
-                f'{returned}. How many of the points you received do you keep?'
-            )
-        return dict(
-            common_vars(player),
-            attempts_left=config.comprehension_max_attempts - player.comprehension_attempts,
-            question_received=f'1. A selector sends all {endowment} points to a candidate. '
-            'How many points does the candidate receive?',
-            question_payoff=question_payoff,
-        )
+        left = config_of(player).comprehension_max_attempts - player.comprehension_attempts
+        return dict(common_vars(player), attempts_left=left, example=comprehension(player))
 
     @staticmethod
     def error_message(player: Player, values):
-        config = config_of(player)
-        endowment, multiplier = config.endowment, config.multiplier
+        max_attempts = config_of(player).comprehension_max_attempts
+        example = comprehension(player)
         wrong = []
-        if values['comp_received'] != endowment * multiplier:
+        if values['comp_received'] != example.received:
             wrong.append('how many points a candidate receives')
-        expected_payoff = comprehension_payoff(player)
-        if values['comp_payoff'] != expected_payoff:
+        if values['comp_payoff'] != example.payoff:
             wrong.append('the payoff in the example')
         if not wrong:
             return
         player.comprehension_attempts += 1
-        if player.comprehension_attempts >= config.comprehension_max_attempts:
+        if player.comprehension_attempts >= max_attempts:
             player.comprehension_failed = True
             return  # let them through to the exit page instead of looping forever
-        left = config.comprehension_max_attempts - player.comprehension_attempts
-        return f"Not quite: check {' and '.join(wrong)}. Attempts left: {left}."
+        return f"Not quite: check {' and '.join(wrong)}. Attempts left: {max_attempts - player.comprehension_attempts}."
 
     @staticmethod
     def before_next_page(player: Player, timeout_happened):
@@ -377,14 +318,9 @@ class ComprehensionFailed(Page):
         return player.round_number == 1 and player.comprehension_failed
 
 
-class RoundStart(WaitPage):
+class RoundStart(RoundWaitPage):
     after_all_players_arrive = start_round
-    title_text = 'Please wait'
     body_text = 'The next round is about to start.'
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return is_played_round(player)
 
 
 class WriteMessage(Page):
@@ -418,14 +354,9 @@ class WriteMessage(Page):
             player.message = player.message.strip()
 
 
-class MessagesWaitPage(WaitPage):
+class MessagesWaitPage(RoundWaitPage):
     after_all_players_arrive = collect_messages
-    title_text = 'Please wait'
     body_text = 'Waiting for all candidates to write their messages.'
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return is_played_round(player)
 
 
 class AIMessagesGate(ai_decisions.AIGate):
@@ -493,14 +424,9 @@ class Choose(Page):
             player.belief_bonus_earned = score.bonus
 
 
-class ChoicesWaitPage(WaitPage):
+class ChoicesWaitPage(RoundWaitPage):
     after_all_players_arrive = process_choices
-    title_text = 'Please wait'
     body_text = 'Waiting for all selectors to choose.'
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return is_played_round(player)
 
 
 class Return(Page):
@@ -517,24 +443,18 @@ class Return(Page):
 
     @staticmethod
     def vars_for_template(player: Player):
-        multiplier = config_of(player).multiplier
-        decisions = [
-            dict(field=field, number=i, sent=selector.amount_sent, received=selector.amount_sent * multiplier)
-            for i, (field, selector) in enumerate(return_slots(player), start=1)
-        ]
-        return dict(common_vars(player), decisions=decisions)
+        return dict(common_vars(player), decisions=return_decisions(player))
 
     @staticmethod
     def error_message(player: Player, values):
-        multiplier = config_of(player).multiplier
         errors = {}
-        for field, selector in return_slots(player):
-            received = selector.amount_sent * multiplier
-            value = values.get(field)
-            if value is None:
-                errors[field] = 'Please enter how many points you return.'
-            elif not 0 <= value <= received:
-                errors[field] = f'Enter a whole number from 0 to {received}.'
+        for decision in return_decisions(player):
+            try:
+                validate_return(values.get(decision['field']), decision['received'])
+            except InvalidAmount:
+                errors[decision['field']] = f"Enter a whole number from 0 to {decision['received']}."
+            if values.get(decision['field']) is None:
+                errors[decision['field']] = 'Please enter how many points you return.'
         return errors or None
 
     @staticmethod
@@ -547,14 +467,9 @@ class Return(Page):
                 setattr(player, field, 0)
 
 
-class ReturnsWaitPage(WaitPage):
+class ReturnsWaitPage(RoundWaitPage):
     after_all_players_arrive = returns_arrived
-    title_text = 'Please wait'
     body_text = 'Waiting for the chosen candidates to decide how much to return.'
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return is_played_round(player)
 
 
 class AIReturnsGate(ai_decisions.AIGate):
@@ -630,28 +545,18 @@ class Payment(Page):
             money_from_points=pp.payoff.to_real_world_currency(player.session),
             participation_fee=player.session.config['participation_fee'],  # oTree's money type, as shown
             total=pp.payoff_plus_participation_fee(),
-            completion_url=society.escape_text(config_of(player).prolific_completion_url),
+            completion_url=escape_text(config_of(player).prolific_completion_url),
         )
 
 
 page_sequence = [
-    ArrivalWaitPage,
-    Consent,
-    Instructions,
-    Comprehension,
-    ComprehensionFailed,
-    RoundStart,
-    WriteMessage,
-    MessagesWaitPage,
-    AIMessagesGate,
-    Choose,
-    ChoicesWaitPage,
-    Return,
-    ReturnsWaitPage,
-    AIReturnsGate,
-    Feedback,
-    Debrief,
-    Payment,
+    # round 1: arrival (online), consent, instructions, comprehension check
+    ArrivalWaitPage, Consent, Instructions, Comprehension, ComprehensionFailed,
+    # every played round: messages, choices, returns, feedback
+    RoundStart, WriteMessage, MessagesWaitPage, AIMessagesGate, Choose, ChoicesWaitPage, Return, ReturnsWaitPage,
+    AIReturnsGate, Feedback,
+    # the last played round
+    Debrief, Payment,
 ]
 
 

@@ -10,6 +10,7 @@ from ai_partners import GameView, make_partner
 from game_logic import round_engine, society
 from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules, SelectorRound
 from study import ai_decisions
+from study.text import escape_text
 from study.config import ai_settings_of, config_of
 
 from . import C, AICall, Candidate, Group, Player, is_selector
@@ -153,7 +154,7 @@ def engine_cards(player: Player) -> tuple:
 def offered_cards(player: Player) -> list:
     """The cards as the Choose page and the export read them, the message escaped for the page."""
     return [
-        dict(vars(card), message_html=society.escape_text(card.message), belief_field=f'belief_{card.position}')
+        dict(vars(card), message_html=escape_text(card.message), belief_field=f'belief_{card.position}')
         for card in engine_cards(player)
     ]
 
@@ -191,6 +192,13 @@ def return_slots(player: Player) -> list:
     codes = [c for c in player.return_slots.split(';') if c]
     by_code = {p.participant.code: p for p in player.group.get_players()}
     return [(f'return_{i}', by_code[code]) for i, code in enumerate(codes, start=1)]
+
+
+def return_decisions(player: Player) -> list:
+    """A human candidate's return decisions this round, numbered as on its Return page."""
+    multiplier = config_of(player).multiplier
+    return [dict(field=field, number=i, sent=selector.amount_sent, received=selector.amount_sent * multiplier)
+            for i, (field, selector) in enumerate(return_slots(player), start=1)]
 
 
 def ai_return_keys(group: Group) -> list:

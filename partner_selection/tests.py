@@ -1,4 +1,5 @@
 import random
+import re
 
 from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
@@ -40,6 +41,15 @@ class PlayerBot(Bot):
         db.expire_all()
         return super().player
 
+    def example_payoff(self) -> int:
+        """The right payoff answer, worked out here from the example on the page: a selector who sends
+        everything keeps what comes back; a candidate keeps what it received minus what it returns."""
+        config = self.session.config
+        returned = int(re.search(r'returns? (\d+)', self.html.split('2. You are a')[1]).group(1))
+        if self.participant.ps_role == C.SELECTOR_ROLE:
+            return returned
+        return config['endowment'] * config['multiplier'] - returned
+
     def play_round(self):
         config = self.session.config
         if self.round_number > config['num_rounds']:
@@ -66,7 +76,7 @@ class PlayerBot(Bot):
             yield SubmissionMustFail(Consent)
         yield Consent, dict(consent=True)
         yield Instructions
-        right = dict(comp_received=config['endowment'] * config['multiplier'], comp_payoff=comprehension_payoff(self.player))
+        right = dict(comp_received=config['endowment'] * config['multiplier'], comp_payoff=self.example_payoff())
         if self.case == 'bad_input':
             yield SubmissionMustFail(Comprehension, dict(comp_received='abc', comp_payoff=1))
             yield SubmissionMustFail(Comprehension, dict(right, comp_received=right['comp_received'] + 1))

@@ -4,7 +4,8 @@ from collections import Counter
 
 import pytest
 
-from game_logic import society
+from game_logic import session_config, society
+from study.text import escape_text
 
 
 def test_roles_put_selectors_first_and_keep_group_size():
@@ -19,18 +20,18 @@ def test_groups_are_consecutive_chunks_with_a_smaller_remainder():
 
 
 def test_treatment_rotation_gives_equal_groups_per_treatment():
-    treatments = society.parse_treatments('hidden, disclosed,false_label', 'disclosed')
+    treatments = session_config.parse(dict(treatments='hidden, disclosed,false_label')).treatment_rotation
     counts = Counter(society.treatment_for_group(i, treatments) for i in range(1, 13))
     assert counts == {'hidden': 4, 'disclosed': 4, 'false_label': 4}
 
 
 def test_single_identity_used_when_no_treatment_list():
-    assert society.parse_treatments('', 'hidden') == ['hidden']
+    assert session_config.parse(dict(treatments='', identity='hidden')).treatment_rotation == ['hidden']
 
 
 def test_unknown_treatment_is_rejected_by_name():
-    with pytest.raises(society.ConfigError, match="'secret'"):
-        society.parse_treatments('hidden,secret', 'hidden')
+    with pytest.raises(session_config.ConfigError, match="'secret'"):
+        session_config.parse(dict(treatments='hidden,secret'))
 
 
 @pytest.mark.parametrize(
@@ -77,7 +78,7 @@ def test_two_timeouts_in_a_row_drop_a_candidate_but_an_answer_resets():
 
 
 def test_escape_text_neutralises_html_and_keeps_line_breaks():
-    out = society.escape_text('<script>alert("x")</script>\nline two 🙂')
+    out = escape_text('<script>alert("x")</script>\nline two 🙂')
     assert '<script>' not in out and '&lt;script&gt;' in out
     assert '&quot;x&quot;' in out
     assert out.endswith('<br>line two 🙂')
