@@ -93,15 +93,16 @@ FIELDS = (
     Field('multiplier', int, 3, _BOTH, 'the amount sent is multiplied by this', low=1, high=100),
     Field('identity', str, 'disclosed', _BOTH,
           'disclosed (true badge), hidden (no badge), false_label (badge swapped)', choices=IDENTITIES),
-    Field('max_message_length', int, 200, _BOTH, 'characters a candidate message may have', low=1, high=2000),
+    Field('max_message_length', int, 200, _BOTH, 'characters a candidate message may have (also the limit given to '
+          'the LLM)', low=1, high=2000),
     # --- trust_game: the assigned-partner baseline ---
     Field('partner', str, 'human', _TRUST, 'the trustee is a human participant or an AI partner',
           choices=PARTNER_KINDS),
     Field('rematch', bool, False, _TRUST, 're-match trustors with trustees every round'),
     # --- partner_selection: the mini-society ---
-    Field('num_selectors', int, 3, _PS, 'human selectors per group', low=1, high=100),
-    Field('num_human_candidates', int, 2, _PS, 'human candidates per group', low=0, high=MAX_CANDIDATES),
-    Field('num_ai_candidates', int, 2, _PS, 'AI candidates per group (server-side, no seat)',
+    Field('num_selectors', int, 3, _PS, 'human selectors per group (S of the analysis simulator)', low=1, high=100),
+    Field('num_human_candidates', int, 2, _PS, 'human candidates per group (H)', low=0, high=MAX_CANDIDATES),
+    Field('num_ai_candidates', int, 2, _PS, 'AI candidates per group (A; they live on the server, no seat)',
           low=0, high=MAX_CANDIDATES),
     Field('selector_chooses_amount', bool, False, _PS,
           'selectors choose how much to send (0..endowment) instead of sending the endowment'),
@@ -120,33 +121,42 @@ FIELDS = (
           'lab (groups from the session\'s participants) or arrival (online: groups by arrival time)',
           choices=GROUPINGS),
     Field('arrival_max_wait_seconds', int, 300, _PS,
-          'arrival grouping: after this long whoever waits forms a smaller group; 0 = wait forever',
+          'arrival grouping: after this long whoever waits forms a smaller group (flagged `incomplete`); '
+          '0 = wait forever',
           low=0, high=_DAY),
     Field('comprehension_max_attempts', int, 3, _PS,
-          'wrong comprehension answers allowed before the participant is routed out', low=1, high=100),
+          'wrong comprehension answers allowed; at the last one the participant is routed out (flag '
+          '`comprehension_failed`)', low=1, high=100),
     Field('dropout_after_timeouts', int, 2, _PS,
-          'a human candidate timing out this often in a row is dropped from later rounds; 0 = never',
+          'a human candidate timing out this often in a row is dropped from later rounds (flag `dropped`); '
+          '0 = never',
           low=0, high=1000),
     Field('prolific_completion_url', str, '', _PS, 'Prolific completion URL shown on the payment page'),
     # --- timing ---
-    Field('page_timeout_seconds', int, 120, _BOTH, 'every decision page; 0 = no timeout', low=0, high=_DAY),
-    Field('info_page_timeout_seconds', int, 300, _BOTH, 'instructions, feedback, payment; 0 = no timeout',
+    Field('page_timeout_seconds', int, 120, _BOTH,
+          'every decision page (message, choice, return, comprehension; trust_game: send, return); 0 = none',
           low=0, high=_DAY),
+    Field('info_page_timeout_seconds', int, 300, _BOTH,
+          'every page that only informs or waits on an AI (consent, instructions, AI gates, feedback / results, '
+          'debrief, payment); 0 = none', low=0, high=_DAY),
     # --- AI partners (ai_partners/) ---
     Field('ai_policy', str, 'scripted', _BOTH, 'scripted, or llm (any OpenAI-compatible endpoint)',
           choices=AI_POLICIES),
     Field('ai_preset', str, 'prosocial_ai', _BOTH,
           'scripted preset (ai_partners.scripted.PRESETS); also the fallback of llm'),
-    Field('ai_seed', int, 12345, _BOTH, 'seed of the scripted policy'),
+    Field('ai_seed', int, 12345, _BOTH, 'seed of the scripted policy (each candidate, round and counterpart has '
+          'its own stream)'),
     Field('llm_base_url', str, 'http://127.0.0.1:8080/v1', _BOTH, 'OpenAI-compatible endpoint (…/v1)'),
     Field('llm_model', str, 'gpt-4o-mini', _BOTH, 'model name sent to the endpoint'),
     Field('llm_api_key_env', str, 'OPENAI_API_KEY', _BOTH,
-          'NAME of the environment variable holding the API key, never the key'),
+          'NAME of the environment variable holding the API key; the key is never in the config (a value that '
+          'is not a variable name is refused)'),
     Field('llm_temperature', float, 0.7, _BOTH, 'sampling temperature', low=0, high=2),
     Field('llm_seed', int, 0, _BOTH, 'seed sent to the endpoint'),
     Field('llm_max_tokens', int, 200, _BOTH, 'longest reply', low=1, high=100_000),
     Field('llm_timeout_seconds', float, 20.0, _BOTH,
-          'bound on one whole LLM call; below ai_collect_deadline_seconds', low=0.001, high=3600),
+          'time budget of one AI decision (connect, 429 retries and the whole reply); a late reply falls back to '
+          'the scripted decision (flagged); below ai_collect_deadline_seconds', low=0.001, high=3600),
     Field('llm_persona', str, '', _BOTH, 'optional persona text added to the AI prompt'),
     Field('ai_collect_deadline_seconds', float, 30.0, _BOTH,
           'an AI decision not in by then becomes a flagged scripted fallback', low=0.001, high=3600),

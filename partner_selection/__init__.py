@@ -2,13 +2,13 @@ import time
 
 from otree.api import *
 
-from game_logic import round_engine, society
+from game_logic import round_engine, session_config, society
 from game_logic.payoffs import InvalidAmount, comprehension_example, validate_return
-from game_logic.session_config import max_rounds
 from study import ai_decisions
 from study.text import escape_text
-from study.config import ai_settings_of, build_config, config_of, info_timeout, is_last_round, is_played_round
-from study.config import page_timeout
+from study.config import GameConstants, ai_settings_of, build_config, config_of, game_vars
+from study.config import is_played_round
+from study.pages import DecisionPage, InfoPage, LastRoundPage, PaymentPage
 
 doc = """
 Communication-based partner selection in hybrid mini-societies of humans and AI candidates.
@@ -21,14 +21,15 @@ The round's rules are game_logic/round_engine.py; this module maps pages and mod
 """
 
 
-class C(BaseConstants):
+class C(GameConstants):  # PLAYERS_PER_GROUP = None, NUM_ROUNDS = OTREE_MAX_ROUNDS (study/config.py)
     NAME_IN_URL = 'partner_selection'
-    # Roles and group sizes come from the session config, so oTree's own grouping is not used.
-    PLAYERS_PER_GROUP = None
-    # Upper bound; the session config's num_rounds decides how many are played.
-    NUM_ROUNDS = max_rounds()  # OTREE_MAX_ROUNDS, default 20: see game_logic/session_config.py
-    SELECTOR_ROLE = 'selector'
-    CANDIDATE_ROLE = 'candidate'
+    # The roles kept on participant.ps_role (not oTree's id_in_group roles: groups have any size).
+    SELECTOR = 'selector'
+    CANDIDATE = 'candidate'
+    # The Player has one return field per choosing selector and one belief field per card (return_1..,
+    # belief_1..): session creation refuses a config that would need more (game_logic/session_config.py).
+    MAX_RETURN_SLOTS = session_config.MAX_RETURN_SLOTS
+    MAX_BELIEF_CARDS = session_config.MAX_BELIEF_CARDS
 
 
 class Subsession(BaseSubsession):
@@ -134,12 +135,12 @@ def is_excluded(player: Player) -> bool:
 
 
 def is_selector(player: Player) -> bool:
-    return player.participant.ps_role == C.SELECTOR_ROLE and not is_excluded(player)
+    return player.participant.ps_role == C.SELECTOR and not is_excluded(player)
 
 
 def is_active_candidate(player: Player) -> bool:
     pp = player.participant
-    return pp.ps_role == C.CANDIDATE_ROLE and not pp.excluded and not pp.dropped
+    return pp.ps_role == C.CANDIDATE and not pp.excluded and not pp.dropped
 
 
 def creating_session(subsession: Subsession):
@@ -176,20 +177,17 @@ def elicits_beliefs(player: Player) -> bool:
 def comprehension(player: Player):
     """The worked example of the comprehension check and its right answers, for this player's role."""
     config = config_of(player)
-    return comprehension_example(config.endowment, config.multiplier, player.participant.ps_role == C.SELECTOR_ROLE)
+    return comprehension_example(config.endowment, config.multiplier, player.participant.ps_role == C.SELECTOR)
 
 
 def common_vars(player: Player) -> dict:
     config = config_of(player)
     return dict(
-        endowment=config.endowment,
-        multiplier=config.multiplier,
-        max_received=config.endowment * config.multiplier,
-        num_rounds=config.num_rounds,
+        game_vars(player),
         num_selectors=config.num_selectors,
         num_candidates=config.num_candidates,
         num_ai=config.num_ai_candidates,
-        is_selector=player.participant.ps_role == C.SELECTOR_ROLE,
+        is_selector=player.participant.ps_role == C.SELECTOR,
         treatment=player.treatment,
         identity_shown=player.treatment != 'hidden',
         selector_chooses_amount=config.selector_chooses_amount,
@@ -239,10 +237,9 @@ class ArrivalWaitPage(WaitPage):
         return True
 
 
-class Consent(Page):
+class Consent(InfoPage):
     form_model = 'player'
     form_fields = ['consent', 'prolific_study_id', 'prolific_session_id']
-    get_timeout_seconds = info_timeout
 
     @staticmethod
     def is_displayed(player: Player):
@@ -262,8 +259,7 @@ class Consent(Page):
             player.participant.excluded = True
 
 
-class Instructions(Page):
-    get_timeout_seconds = info_timeout
+class Instructions(InfoPage):
 
     @staticmethod
     def is_displayed(player: Player):
@@ -272,10 +268,9 @@ class Instructions(Page):
     vars_for_template = common_vars
 
 
-class Comprehension(Page):
+class Comprehension(DecisionPage):
     form_model = 'player'
     form_fields = ['comp_received', 'comp_payoff']
-    get_timeout_seconds = page_timeout
 
     @staticmethod
     def is_displayed(player: Player):
@@ -310,8 +305,7 @@ class Comprehension(Page):
             player.participant.excluded = True
 
 
-class ComprehensionFailed(Page):
-    get_timeout_seconds = info_timeout
+class ComprehensionFailed(InfoPage):
 
     @staticmethod
     def is_displayed(player: Player):
@@ -323,10 +317,9 @@ class RoundStart(RoundWaitPage):
     body_text = 'The next round is about to start.'
 
 
-class WriteMessage(Page):
+class WriteMessage(DecisionPage):
     form_model = 'player'
     form_fields = ['message']
-    get_timeout_seconds = page_timeout
 
     @staticmethod
     def is_displayed(player: Player):
@@ -362,7 +355,6 @@ class MessagesWaitPage(RoundWaitPage):
 class AIMessagesGate(ai_decisions.AIGate):
     """Shown to selectors only while AI messages are still on their way."""
 
-    get_timeout_seconds = info_timeout
     advance = staticmethod(try_collect_ai_messages)
 
     @staticmethod
@@ -370,9 +362,8 @@ class AIMessagesGate(ai_decisions.AIGate):
         return is_played_round(player) and is_selector(player) and not player.group.ai_messages_collected
 
 
-class Choose(Page):
+class Choose(DecisionPage):
     form_model = 'player'
-    get_timeout_seconds = page_timeout
 
     @staticmethod
     def is_displayed(player: Player):
@@ -429,9 +420,8 @@ class ChoicesWaitPage(RoundWaitPage):
     body_text = 'Waiting for all selectors to choose.'
 
 
-class Return(Page):
+class Return(DecisionPage):
     form_model = 'player'
-    get_timeout_seconds = page_timeout
 
     @staticmethod
     def is_displayed(player: Player):
@@ -475,7 +465,6 @@ class ReturnsWaitPage(RoundWaitPage):
 class AIReturnsGate(ai_decisions.AIGate):
     """Shown only while AI returns are still on their way, or the minimum delay is not over."""
 
-    get_timeout_seconds = info_timeout
     advance = staticmethod(try_settle_round)
 
     @staticmethod
@@ -484,8 +473,7 @@ class AIReturnsGate(ai_decisions.AIGate):
         return is_played_round(player) and not pp.excluded and not pp.dropped and not player.group.round_settled
 
 
-class Feedback(Page):
-    get_timeout_seconds = info_timeout
+class Feedback(InfoPage):
 
     @staticmethod
     def is_displayed(player: Player):
@@ -495,7 +483,7 @@ class Feedback(Page):
     @staticmethod
     def vars_for_template(player: Player):
         data = common_vars(player)
-        if player.participant.ps_role == C.SELECTOR_ROLE:
+        if player.participant.ps_role == C.SELECTOR:
             labels = dict(zip(player.offered_candidate_ids.split(';'), player.offered_display_labels.split(';')))
             data.update(
                 chosen_label=labels.get(player.chosen_candidate_id, ''),
@@ -511,17 +499,13 @@ class Feedback(Page):
         player.feedback_timed_out = timeout_happened
 
 
-class Debrief(Page):
-    get_timeout_seconds = info_timeout
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return is_last_round(player)
+class Debrief(LastRoundPage):
+    """Who each chosen partner was; in hidden and false_label the first time a selector learns it."""
 
     @staticmethod
     def vars_for_template(player: Player):
         rounds = []
-        if player.participant.ps_role == C.SELECTOR_ROLE and not is_excluded(player):
+        if player.participant.ps_role == C.SELECTOR and not is_excluded(player):
             played = past_rounds(player.in_rounds(1, config_of(player).num_rounds))
             rounds = [dict(round=row.round, label=row.label, shown=row.badge,
                            kind='an AI' if row.kind == 'ai' else 'a human participant')
@@ -529,22 +513,12 @@ class Debrief(Page):
         return dict(common_vars(player), rounds=rounds, reveal=round_engine.debrief_reveals(player.treatment))
 
 
-class Payment(Page):
-    get_timeout_seconds = info_timeout
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return is_last_round(player)
-
+class Payment(PaymentPage):
     @staticmethod
     def vars_for_template(player: Player):
-        pp = player.participant
         return dict(
-            excluded=bool(pp.excluded),
-            points=pp.payoff,
-            money_from_points=pp.payoff.to_real_world_currency(player.session),
-            participation_fee=player.session.config['participation_fee'],  # oTree's money type, as shown
-            total=pp.payoff_plus_participation_fee(),
+            PaymentPage.payment_vars(player),
+            excluded=is_excluded(player),
             completion_url=escape_text(config_of(player).prolific_completion_url),
         )
 

@@ -58,7 +58,7 @@ def custom_export(players):
     """Decisions: one row per selector × played round."""
     selectors = (
         p for p in players
-        if is_played_round(p) and p.participant.ps_role == C.SELECTOR_ROLE and not p.participant.excluded
+        if is_played_round(p) and p.participant.ps_role == C.SELECTOR and not p.participant.excluded
     )
     return schema_table(DECISION_COLUMNS, (decision_row(p) for p in selectors))
 

@@ -19,7 +19,7 @@ def set_up_group(group: Group, index: int):
         pp = player.participant
         pp.ps_role = role
         pp.treatment = group.treatment
-        pp.candidate_id = next(human_ids) if role == C.CANDIDATE_ROLE else ''
+        pp.candidate_id = next(human_ids) if role == C.CANDIDATE else ''
         copy_role(player)
 
 

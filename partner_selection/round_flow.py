@@ -76,7 +76,7 @@ def start_round(group: Group):
     config = config_of(group)
     seats = [
         HumanCandidateSeat(pp.candidate_id, pp.code, pp.timeout_streak, bool(pp.dropped), bool(pp.excluded))
-        for pp in (p.participant for p in group.get_players()) if pp.ps_role == C.CANDIDATE_ROLE
+        for pp in (p.participant for p in group.get_players()) if pp.ps_role == C.CANDIDATE
     ]
     participants = {p.participant.code: p.participant for p in group.get_players()}
     for seat in round_engine.round_candidates(seats, config.num_ai_candidates, round_rules(group)):
@@ -179,7 +179,7 @@ def process_choices(group: Group):
                                    'return', ai_view(group, candidate), **return_kwargs(slot))
     group.ai_returns_requested_at = time.time()
     for player in group.get_players():
-        if player.participant.ps_role == C.CANDIDATE_ROLE and player.candidate_id in slots:
+        if player.participant.ps_role == C.CANDIDATE and player.candidate_id in slots:
             player.return_slots = ';'.join(slot.selector_code for slot in slots[player.candidate_id].slots)
 
 
@@ -238,7 +238,7 @@ def settle_round(group: Group, wait: bool):
     players = {p.participant.code: p for p in group.get_players()}
     returns = {}
     for player in players.values():
-        if player.participant.ps_role == C.CANDIDATE_ROLE:
+        if player.participant.ps_role == C.CANDIDATE:
             for field, selector in return_slots(player):
                 value = player.field_maybe_none(field) or 0
                 returns[selector.participant.code] = Return(value, player.candidate_return_timed_out, False)
@@ -267,7 +267,7 @@ def settle_round(group: Group, wait: bool):
         row.amount_returned, row.returns, row.payoff = result.amount_returned, result.returns, result.payoff
         row.return_timed_out, row.return_fallback = result.return_timed_out, result.return_fallback
     for player in players.values():
-        if player.participant.ps_role == C.CANDIDATE_ROLE and not player.participant.excluded:
+        if player.participant.ps_role == C.CANDIDATE and not player.participant.excluded:
             player.payoff = outcome.candidates[player.candidate_id].payoff
 
 

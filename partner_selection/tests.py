@@ -4,6 +4,8 @@ import re
 from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
 
+from study.config import is_last_round
+
 from . import *
 
 # Cases run the whole session once each (`otree test ps_disclosed` runs all three):
@@ -46,7 +48,7 @@ class PlayerBot(Bot):
         everything keeps what comes back; a candidate keeps what it received minus what it returns."""
         config = self.session.config
         returned = int(re.search(r'returns? (\d+)', self.html.split('2. You are a')[1]).group(1))
-        if self.participant.ps_role == C.SELECTOR_ROLE:
+        if self.participant.ps_role == C.SELECTOR:
             return returned
         return config['endowment'] * config['multiplier'] - returned
 
@@ -58,7 +60,7 @@ class PlayerBot(Bot):
             yield from self.intro()
         pp = self.participant
         if not pp.excluded:
-            if pp.ps_role == C.CANDIDATE_ROLE:
+            if pp.ps_role == C.CANDIDATE:
                 yield from self.write_message()
             else:
                 yield from self.choose()
@@ -182,7 +184,7 @@ class PlayerBot(Bot):
         """Payoffs reconcile to the point for every participant, every round."""
         config = self.session.config
         player = self.player
-        if player.ps_role == C.SELECTOR_ROLE:
+        if player.ps_role == C.SELECTOR:
             if player.choice_timed_out:
                 expect(player.payoff, config['endowment'] + player.belief_bonus_earned)
                 expect('Time ran out', 'in', self.html)
@@ -216,7 +218,7 @@ class PlayerBot(Bot):
     def finish(self):
         pp = self.participant
         config = self.session.config
-        if pp.ps_role == C.CANDIDATE_ROLE and self.case == 'timeouts':
+        if pp.ps_role == C.CANDIDATE and self.case == 'timeouts':
             expect(pp.dropped, is_dropout_candidate(self))
         # the debrief reveals who was an AI where the labels did not tell the truth
         if self.player.treatment == 'hidden':

@@ -49,28 +49,15 @@ CONFIGURATION_INTRO = """\
 Every parameter below is a session-config field: change it in `settings.py` (`SESSION_CONFIG_DEFAULTS`
 or one config), or per session on oTree's "Create session" page ("Configure session"). The named
 configs are listed in the [README](../README.md#session-configs).
-"""
 
-
-CONFIGURATION_NOTES = """\
-## What the one-line meanings leave out
-
-- `num_selectors`, `num_human_candidates`, `num_ai_candidates` are S, H and A of the analysis simulator
-  ([analysis.md](analysis.md)); AI candidates live on the server.
-- `max_message_length` is also the limit given to the LLM.
-- `elicit_beliefs` is True in `ps_hidden`, `ps_false_label` and `ps_balanced`.
-- `arrival_max_wait_seconds`: the smaller group is flagged `incomplete`.
-- `comprehension_max_attempts`: at the last wrong submission the participant is routed out (flag
-  `comprehension_failed`).
-- `dropout_after_timeouts`: a dropped candidate is flagged `dropped`.
-- partner_selection: `page_timeout_seconds` limits the message, choice, return and comprehension pages;
-  `info_page_timeout_seconds` the consent, instructions, results and debrief pages (trust_game:
-  [trust_game.md](trust_game.md)).
-- `llm_api_key_env`: the key is never in the config; a value that is not a variable name is refused.
-- `llm_timeout_seconds`: time budget of one AI decision (connect, 429 retries and the whole reply); a late
-  reply falls back to the scripted decision (flagged).
-- `ai_seed`: each candidate, round and counterpart has its own stream.
-- `num_rounds` is at most `OTREE_MAX_ROUNDS` (default 20, an environment variable: [hosting.md](hosting.md)).
+Each field is defined once, in `game_logic/session_config.py`, and checked when a session is created: a
+value outside "allowed", or a combination the apps cannot play, stops the session creation with a message
+naming the field. Combinations checked there: `num_rounds` at most `OTREE_MAX_ROUNDS` (default 20, an
+environment variable: [hosting.md](hosting.md)); one to 22 candidates per group (card letters), at most 12
+when beliefs are elicited in a hidden or false_label treatment; at most 12 selectors when a group has
+human candidates; `llm_timeout_seconds` below `ai_collect_deadline_seconds` with `ai_policy = llm`; every
+name in `treatments` an identity. `elicit_beliefs` is True in `ps_hidden`, `ps_false_label` and
+`ps_balanced`.
 """
 
 
@@ -84,25 +71,17 @@ def codebook() -> str:
     return '\n'.join(parts)
 
 
-def configuration():
-    """docs/configuration.md as text, or None while game_logic.session_config (markdown_table) is missing."""
-    try:
-        from game_logic.session_config import markdown_table
-    except ImportError as error:  # not written yet; any other error in the module must surface
-        if error.name == 'game_logic.session_config' or 'markdown_table' in str(error):
-            return None
-        raise
+def configuration() -> str:
+    """docs/configuration.md as text, from game_logic.session_config."""
+    from game_logic.session_config import markdown_table
+
     table = markdown_table().rstrip('\n') + '\n'
-    return '\n'.join([banner('game_logic/session_config.py'), CONFIGURATION_INTRO, table, CONFIGURATION_NOTES])
+    return '\n'.join([banner('game_logic/session_config.py'), CONFIGURATION_INTRO, table])
 
 
 def generated() -> dict:
     """{path: text} of every generated file that can be generated now."""
-    files = {CODEBOOK: codebook()}
-    text = configuration()
-    if text is not None:
-        files[CONFIGURATION] = text
-    return files
+    return {CODEBOOK: codebook(), CONFIGURATION: configuration()}
 
 
 def stale() -> list:

@@ -12,7 +12,7 @@ from otree.api import ExtraModel, Page, models
 from ai_partners import broker
 from game_logic.export_schema import json_text
 
-from .config import config_of
+from .config import config_of, info_timeout
 from .export import flag
 
 FALLBACK_TIMED_OUT = ('deadline', 'timeout')
@@ -128,6 +128,7 @@ class AIGate(Page):
     """
 
     template_name = 'study/AIGate.html'
+    get_timeout_seconds = info_timeout
     wait_text = 'Waiting for the other participants…'
     not_ready_text = 'Still waiting for the other participants. Please wait a moment.'
 

@@ -1,7 +1,18 @@
 """The typed session config as pages read it: built and validated once, in creating_session."""
+from otree.api import BaseConstants
+
 from ai_partners import PartnerSettings, read_settings
 from game_logic import session_config
-from game_logic.session_config import ConfigError, SessionConfig
+from game_logic.session_config import ConfigError, SessionConfig, max_rounds
+
+class GameConstants(BaseConstants):
+    """What both games' `C` share: groups and roles come from the session config (so oTree's own
+    grouping is not used), and NUM_ROUNDS is only the upper bound (OTREE_MAX_ROUNDS, default 20;
+    game_logic.session_config.max_rounds): the session config's num_rounds decides how many are played."""
+
+    PLAYERS_PER_GROUP = None
+    NUM_ROUNDS = max_rounds()
+
 
 # Parsed configs by session code: a page reads attributes, never raw dict keys with fallbacks.
 _CONFIGS = {}
@@ -61,3 +72,10 @@ def page_timeout(player):
 def info_timeout(player):
     """Pages that only inform (instructions, results): info_page_timeout_seconds, 0 = none."""
     return config_of(player).info_page_timeout_seconds or None
+
+
+def game_vars(player) -> dict:
+    """The trust-game numbers every page of both games may show."""
+    config = config_of(player)
+    return dict(endowment=config.endowment, multiplier=config.multiplier,
+                max_received=config.endowment * config.multiplier, num_rounds=config.num_rounds)

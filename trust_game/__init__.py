@@ -5,11 +5,11 @@ from otree.api import *
 from ai_partners import GameView, make_partner
 from game_logic.matching import trust_group_matrix
 from game_logic.payoffs import InvalidAmount, trust_outcome, validate_return, validate_sent
-from game_logic.session_config import max_rounds
 from game_logic.society import badge_for
 from study import ai_decisions
-from study.config import ai_settings_of, build_config, config_of, info_timeout, is_last_round, is_played_round
-from study.config import page_timeout
+from study.config import GameConstants, ai_settings_of, build_config, config_of, game_vars, is_last_round
+from study.config import is_played_round
+from study.pages import DecisionPage, InfoPage, PaymentPage
 
 doc = """
 Repeated investment (trust) game with an ASSIGNED partner: the baseline to the partner-selection game.
@@ -23,12 +23,9 @@ human–machine cooperation"), where a partner was assigned rather than chosen.
 """
 
 
-class C(BaseConstants):
+class C(GameConstants):  # PLAYERS_PER_GROUP = None, NUM_ROUNDS = OTREE_MAX_ROUNDS (study/config.py)
     NAME_IN_URL = 'trust_game'
-    # Groups are set each round from the session config (pairs, or a trustor alone with an AI).
-    PLAYERS_PER_GROUP = None
-    # Upper bound; the session config's num_rounds decides how many rounds are played.
-    NUM_ROUNDS = max_rounds()  # OTREE_MAX_ROUNDS, default 20: see game_logic/session_config.py
+    # Groups are set each round from the session config: pairs, or a trustor alone with an AI.
     # oTree assigns roles by id_in_group: 1 = trustor, 2 = trustee (human trustee only).
     TRUSTOR_ROLE = 'trustor'
     TRUSTEE_ROLE = 'trustee'
@@ -209,15 +206,20 @@ def common_vars(player: Player) -> dict:
     config = config_of(player)
     group = player.group
     return dict(
-        endowment=config.endowment,
-        multiplier=config.multiplier,
-        max_received=config.endowment * config.multiplier,
-        num_rounds=config.num_rounds,
+        game_vars(player),
         rematch=config.rematch,
         is_trustor=player.role == C.TRUSTOR_ROLE,
         partner_label=group.label_shown,
         partner_description=describe_partner(group.label_shown, ai_settings_of(player).ai_description),
     )
+
+
+def amount_error(field: str, validate, values: dict, most: int):
+    """The form error for an amount the game's rules refuse (game_logic.payoffs), else None."""
+    try:
+        validate(values.get(field), most)
+    except InvalidAmount:
+        return {field: f'Please enter a whole number of points from 0 to {most}.'}
 
 
 def round_summary(player: Player) -> dict:
@@ -235,8 +237,7 @@ def round_summary(player: Player) -> dict:
 
 
 # PAGES
-class Instructions(Page):
-    get_timeout_seconds = info_timeout
+class Instructions(InfoPage):
 
     @staticmethod
     def is_displayed(player: Player):
@@ -247,10 +248,9 @@ class Instructions(Page):
         return common_vars(player)
 
 
-class Send(Page):
+class Send(DecisionPage):
     form_model = 'group'
     form_fields = ['sent_amount']
-    get_timeout_seconds = page_timeout
 
     @staticmethod
     def is_displayed(player: Player):
@@ -262,11 +262,7 @@ class Send(Page):
 
     @staticmethod
     def error_message(player: Player, values):
-        endowment = config_of(player).endowment
-        try:
-            validate_sent(values.get('sent_amount'), endowment)
-        except InvalidAmount:
-            return dict(sent_amount=f'Please enter a whole number of points from 0 to {endowment}.')
+        return amount_error('sent_amount', validate_sent, values, config_of(player).endowment)
 
     @staticmethod
     def before_next_page(player: Player, timeout_happened):
@@ -288,10 +284,9 @@ class SendWaitPage(WaitPage):
         return is_played_round(player) and player.group.partner_kind == 'human'
 
 
-class Return(Page):
+class Return(DecisionPage):
     form_model = 'group'
     form_fields = ['sent_back_amount']
-    get_timeout_seconds = page_timeout
 
     @staticmethod
     def is_displayed(player: Player):
@@ -304,11 +299,7 @@ class Return(Page):
 
     @staticmethod
     def error_message(player: Player, values):
-        received = amount_received(player.group)
-        try:
-            validate_return(values.get('sent_back_amount'), received)
-        except InvalidAmount:
-            return dict(sent_back_amount=f'Please enter a whole number of points from 0 to {received}.')
+        return amount_error('sent_back_amount', validate_return, values, amount_received(player.group))
 
     @staticmethod
     def before_next_page(player: Player, timeout_happened):
@@ -328,7 +319,6 @@ class ResultsWaitPage(WaitPage):
 
 
 class AIReturnGate(ai_decisions.AIGate):
-    get_timeout_seconds = info_timeout
     wait_text = 'Waiting for your partner to decide how many points to return…'
     not_ready_text = 'Still waiting for your partner. Please wait a moment.'
     advance = staticmethod(try_settle)
@@ -338,8 +328,7 @@ class AIReturnGate(ai_decisions.AIGate):
         return is_played_round(player) and not player.group.settled
 
 
-class Results(Page):
-    get_timeout_seconds = info_timeout
+class Results(InfoPage):
 
     @staticmethod
     def is_displayed(player: Player):
@@ -350,10 +339,9 @@ class Results(Page):
         return dict(common_vars(player), **round_summary(player))
 
 
-class Debrief(Page):
+class Debrief(InfoPage):
     """After the last round of a hidden or false-label session: who the partner really was."""
 
-    get_timeout_seconds = info_timeout
 
     @staticmethod
     def is_displayed(player: Player):
@@ -372,25 +360,11 @@ class Debrief(Page):
         )
 
 
-class Payment(Page):
-    get_timeout_seconds = info_timeout
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return is_last_round(player)
-
+class Payment(PaymentPage):
     @staticmethod
     def vars_for_template(player: Player):
-        pp = player.participant
         played = player.in_rounds(1, config_of(player).num_rounds)
-        return dict(
-            common_vars(player),
-            rounds=[round_summary(p) for p in played],
-            points=pp.payoff,
-            money_from_points=pp.payoff.to_real_world_currency(player.session),
-            participation_fee=player.session.config['participation_fee'],  # oTree's money type, as shown
-            total=pp.payoff_plus_participation_fee(),
-        )
+        return dict(common_vars(player), **PaymentPage.payment_vars(player), rounds=[round_summary(p) for p in played])
 
 
 page_sequence = [
