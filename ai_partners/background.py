@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .decision import AIDecision, GameView
+from .decision import DECISIONS, AIDecision, GameView
 from .partners import check_amounts, check_view
 
 log = logging.getLogger('ai_partners')
@@ -51,8 +51,8 @@ class DecisionBroker:
         reload must not start a second call). kwargs for 'return': amount_sent, amount_received,
         counterpart.
         """
-        if decision not in ('message', 'return'):
-            raise ValueError(f"decision must be 'message' or 'return', got {decision!r}")
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
         # Bad input is the caller's bug: say so now, not as a fallback at collect time.
         check_view(view)
         if decision == 'return':
@@ -63,12 +63,6 @@ class DecisionBroker:
             future = self._executor().submit(partner.decide, decision, view, **kwargs)
             self._jobs[key] = _Job(future, time.monotonic())
             return True
-
-    def is_ready(self, key: str) -> bool:
-        """True if the decision under key has finished (successfully or not)."""
-        with self._lock:
-            job = self._jobs.get(key)
-        return job is not None and job.future.done()
 
     def collectable(self, keys, requested_at: float, deadline_seconds: float, now: float | None = None) -> bool:
         """True when collecting every key now would not wait: each finished, or is not running in this

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from game_logic.session_config import AI_POLICIES as POLICY_NAMES
@@ -122,5 +122,3 @@ def read_settings(config) -> PartnerSettings:
         raise ValueError("AI partner session config: " + "; ".join(problems))
     return PartnerSettings(**values)
 
-
-SETTING_NAMES = tuple(f.name for f in fields(PartnerSettings))

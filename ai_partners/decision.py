@@ -9,7 +9,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from game_logic.session_config import AI_POLICIES as POLICIES
 from game_logic.session_config import IDENTITIES
 
 ROLES = ('candidate', 'trustee')  # candidate: partner_selection; trustee: trust_game
@@ -58,11 +57,6 @@ class GameView:
             raise ValueError("GameView: " + "; ".join(problems))
         # A tuple of copies keeps the view hashable-ish and safe from later mutation by the caller.
         object.__setattr__(self, 'history', tuple(dict(row) for row in history))
-
-    @property
-    def max_return_base(self) -> int:
-        """The most a selector/trustor can make the partner receive in one interaction."""
-        return self.endowment * self.multiplier
 
 
 @dataclass

@@ -91,11 +91,12 @@ class ScriptedPartner(Partner):
 
 
 def make_partner(config, candidate_key: str) -> Partner:
-    """Session config (dict) + a stable key for this AI seat -> a Partner of the configured policy.
+    """Session config (a dict, or PartnerSettings already read from it) + a stable key for this AI seat
+    -> a Partner of the configured policy.
 
     candidate_key, e.g. f"{session_code}-g{group}-A1", seeds the scripted policy (and the fallback).
     """
-    settings = read_settings(config)
+    settings = config if isinstance(config, PartnerSettings) else read_settings(config)
     if settings.ai_policy == 'llm':
         from .llm import LLMPartner
         return LLMPartner(settings, candidate_key)
