@@ -5,6 +5,7 @@ from otree.api import *
 from game_logic import round_engine, session_config, society
 from game_logic.payoffs import InvalidAmount, comprehension_example, validate_return
 from study import ai_decisions
+from study.forms import CleanInputPage
 from study.text import escape_text
 from study.config import GameConstants, ai_settings_of, build_config, config_of, game_vars
 from study.config import is_played_round
@@ -30,6 +31,11 @@ class C(GameConstants):  # PLAYERS_PER_GROUP = None, NUM_ROUNDS = OTREE_MAX_ROUN
     # belief_1..): session creation refuses a config that would need more (game_logic/session_config.py).
     MAX_RETURN_SLOTS = session_config.MAX_RETURN_SLOTS
     MAX_BELIEF_CARDS = session_config.MAX_BELIEF_CARDS
+    # Bounds of the whole-number fields, from the session config's limits: a selector sends at most the
+    # largest endowment; a candidate receives (and the comprehension answers are) at most that times the
+    # largest multiplier. The pages' own checks bound them by this session's endowment and multiplier.
+    MAX_SENT = int(session_config.FIELDS_BY_NAME['endowment'].high)
+    MAX_RECEIVED = MAX_SENT * int(session_config.FIELDS_BY_NAME['multiplier'].high)
 
 
 class Subsession(BaseSubsession):
@@ -55,7 +61,7 @@ def _belief_field():
 
 
 def _return_field():
-    return models.IntegerField(min=0, blank=True, label='Points to return')
+    return models.IntegerField(min=0, max=C.MAX_RECEIVED, blank=True, label='Points to return')
 
 
 class Player(BasePlayer):
@@ -70,8 +76,8 @@ class Player(BasePlayer):
     # Filled by the consent page from the online room's URL (Prolific STUDY_ID / SESSION_ID), else ''.
     prolific_study_id = models.StringField(blank=True, initial='')
     prolific_session_id = models.StringField(blank=True, initial='')
-    comp_received = models.IntegerField(label='')
-    comp_payoff = models.IntegerField(label='')
+    comp_received = models.IntegerField(min=0, max=C.MAX_RECEIVED, label='')
+    comp_payoff = models.IntegerField(min=0, max=C.MAX_RECEIVED, label='')
     comprehension_attempts = models.IntegerField(initial=0)
     comprehension_failed = models.BooleanField(initial=False)
     # --- candidates: one return field per selector who chose them (MAX_RETURN_SLOTS) ---
@@ -85,7 +91,7 @@ class Player(BasePlayer):
     offered_candidate_ids = models.StringField(initial='')
     offered_display_labels = models.StringField(initial='')
     choice = models.StringField(blank=True, doc='card letter the selector picked')
-    amount = models.IntegerField(min=0, label='Points to send')
+    amount = models.IntegerField(min=0, max=C.MAX_SENT, label='Points to send')  # amount_max: the endowment
     belief_1, belief_2, belief_3, belief_4, belief_5, belief_6 = (_belief_field() for _ in range(6))
     belief_7, belief_8, belief_9, belief_10, belief_11, belief_12 = (_belief_field() for _ in range(6))
     choice_loaded_at = models.FloatField(initial=0)
@@ -268,7 +274,10 @@ class Instructions(InfoPage):
     vars_for_template = common_vars
 
 
-class Comprehension(DecisionPage):
+class Comprehension(CleanInputPage, DecisionPage):
+    """A wrong answer costs an attempt; at the last one it lets the participant through (routed out).
+    Malformed input (not plain digits, out of bounds) is a form error and costs nothing, also at the last."""
+
     form_model = 'player'
     form_fields = ['comp_received', 'comp_payoff']
 
@@ -317,7 +326,9 @@ class RoundStart(RoundWaitPage):
     body_text = 'The next round is about to start.'
 
 
-class WriteMessage(DecisionPage):
+class WriteMessage(CleanInputPage, DecisionPage):
+    """The message is cleaned (study.text.clean_text) as the form reads it, before any check or storage."""
+
     form_model = 'player'
     form_fields = ['message']
 
@@ -362,7 +373,7 @@ class AIMessagesGate(ai_decisions.AIGate):
         return is_played_round(player) and is_selector(player) and not player.group.ai_messages_collected
 
 
-class Choose(DecisionPage):
+class Choose(CleanInputPage, DecisionPage):
     form_model = 'player'
 
     @staticmethod
@@ -420,7 +431,7 @@ class ChoicesWaitPage(RoundWaitPage):
     body_text = 'Waiting for all selectors to choose.'
 
 
-class Return(DecisionPage):
+class Return(CleanInputPage, DecisionPage):
     form_model = 'player'
 
     @staticmethod

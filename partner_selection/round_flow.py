@@ -10,7 +10,7 @@ from ai_partners import GameView, make_partner
 from game_logic import round_engine, society
 from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules, SelectorRound
 from study import ai_decisions
-from study.text import escape_text
+from study.text import clean_text, escape_text
 from study.config import ai_settings_of, config_of
 
 from . import C, AICall, Candidate, Group, Player, is_selector
@@ -135,7 +135,7 @@ def try_collect_ai_messages(group: Group, wait: bool = False, force: bool = Fals
             AICall, group, key, ai_partner(group, candidate.candidate_id), 'message', ai_view(group, candidate),
             candidate_id=candidate.candidate_id, requested_at=group.ai_messages_requested_at, wait=wait,
         )
-        candidate.message = decision.value
+        candidate.message = clean_text(decision.value)  # as a human's: no NUL, no bidi controls
         candidate.message_fallback = decision.fallback
         candidate.message_timed_out = ai_decisions.timed_out(decision)
     group.ai_messages_collected = True

@@ -16,6 +16,11 @@ from . import *
 CASES = ['normal', 'bad_input', 'timeouts']
 
 MESSAGE = 'Hi selectors!\nI return half 🙂 <b>promise</b>'
+# MESSAGE with NUL, a right-to-left override, an isolate, a bell and a CRLF line break: stored as MESSAGE
+DIRTY_MESSAGE = '\x00Hi \u202eselectors!\r\nI return\u2066 half 🙂 <b>promise</b>\x07\u200f'
+# Not a plain whole number in range, though Python's int() takes the first three (a form error each)
+NOT_PLAIN_NUMBERS = ('\u0665', ' 5 ', '+5', '1_000')
+TOO_BIG = '1' * 20  # once an OverflowError (HTTP 500) on the last comprehension attempt
 
 
 def expected_return(received: int) -> int:
@@ -83,10 +88,21 @@ class PlayerBot(Bot):
             yield SubmissionMustFail(Comprehension, dict(comp_received='abc', comp_payoff=1))
             yield SubmissionMustFail(Comprehension, dict(right, comp_received=right['comp_received'] + 1))
             expect('Attempts left', 'in', self.html)
+            # malformed or out-of-bounds answers are form errors on the field and cost no attempt
+            for bad in NOT_PLAIN_NUMBERS:
+                yield SubmissionMustFail(Comprehension, dict(right, comp_payoff=bad), error_fields=['comp_payoff'])
+                expect('using the digits 0', 'in', self.html)
+            for bad in (TOO_BIG, -1, C.MAX_RECEIVED + 1):
+                yield SubmissionMustFail(Comprehension, dict(right, comp_payoff=bad), error_fields=['comp_payoff'])
+            expect(self.player.comprehension_attempts, 1)
         if is_failing_selector(self):
             wrong = dict(right, comp_payoff=right['comp_payoff'] + 1)
             for _ in range(config['comprehension_max_attempts'] - 1):
                 yield SubmissionMustFail(Comprehension, wrong)
+            # the last attempt lets a wrong answer through, never a malformed one
+            for bad in (TOO_BIG, '\u0665'):
+                yield SubmissionMustFail(Comprehension, dict(wrong, comp_received=bad), error_fields=['comp_received'])
+            expect(self.player.comprehension_failed, False)
             yield Comprehension, wrong
             expect(self.player.comprehension_failed, True)
             expect(self.participant.excluded, True)
@@ -103,11 +119,13 @@ class PlayerBot(Bot):
             yield SubmissionMustFail(WriteMessage, dict(message='x' * (limit + 1)))
             expect(f'the limit is {limit}', 'in', self.html)
             yield SubmissionMustFail(WriteMessage, dict(message='   '))
+            yield SubmissionMustFail(WriteMessage, dict(message='\x00\u202e \u2066\x1b'))  # nothing left once cleaned
         if is_dropout_candidate(self):
             yield Submission(WriteMessage, timeout_happened=True, check_html=False)
             expect(self.player.message_timed_out, True)
             return
-        yield WriteMessage, dict(message=MESSAGE)
+        yield WriteMessage, dict(message=DIRTY_MESSAGE if self.case == 'bad_input' else MESSAGE)
+        expect(self.player.message, MESSAGE)  # stored cleaned
 
     def choose(self):
         player = self.player
@@ -124,6 +142,9 @@ class PlayerBot(Bot):
                 yield SubmissionMustFail(Choose, dict(choice=labels[0]))
             if config['selector_chooses_amount']:
                 yield SubmissionMustFail(Choose, dict(choice=labels[0], amount=config['endowment'] + 1))
+                for bad in NOT_PLAIN_NUMBERS + (TOO_BIG, -1):
+                    beliefs = {f'belief_{i}': 'ai' for i in range(1, len(ids) + 1)} if elicits_beliefs(player) else {}
+                    yield SubmissionMustFail(Choose, dict(beliefs, choice=labels[0], amount=bad), error_fields=['amount'])
         if self.case == 'timeouts' and self.round_number == 2:
             yield Submission(Choose, timeout_happened=True, check_html=False)
             expect(self.player.choice_timed_out, True)
@@ -171,6 +192,8 @@ class PlayerBot(Bot):
             yield SubmissionMustFail(Return, {f: 0 for f in received} | {field: received[field] + 1})
             yield SubmissionMustFail(Return, {f: 0 for f in received} | {field: -1})
             yield SubmissionMustFail(Return, {f: 0 for f in received} | {field: 'abc'})
+            for bad in NOT_PLAIN_NUMBERS + (TOO_BIG, C.MAX_RECEIVED + 1):
+                yield SubmissionMustFail(Return, {f: 0 for f in received} | {field: bad}, error_fields=[field])
         if self.case == 'timeouts' and self.round_number == 1:
             yield Submission(Return, timeout_happened=True, check_html=False)
             expect(self.player.candidate_return_timed_out, True)

@@ -3,12 +3,14 @@ import time
 from otree.api import *
 
 from ai_partners import GameView, make_partner
+from game_logic import session_config
 from game_logic.matching import trust_group_matrix
 from game_logic.payoffs import InvalidAmount, trust_outcome, validate_return, validate_sent
 from game_logic.society import badge_for
 from study import ai_decisions
 from study.config import GameConstants, ai_settings_of, build_config, config_of, game_vars, is_last_round
 from study.config import is_played_round
+from study.forms import CleanInputPage
 from study.pages import DecisionPage, InfoPage, PaymentPage
 
 doc = """
@@ -29,6 +31,10 @@ class C(GameConstants):  # PLAYERS_PER_GROUP = None, NUM_ROUNDS = OTREE_MAX_ROUN
     # oTree assigns roles by id_in_group: 1 = trustor, 2 = trustee (human trustee only).
     TRUSTOR_ROLE = 'trustor'
     TRUSTEE_ROLE = 'trustee'
+    # Bounds of the two amounts, from the session config's limits (largest endowment, and that times the
+    # largest multiplier); the pages' error_message bounds them by this session's endowment and multiplier.
+    MAX_SENT = int(session_config.FIELDS_BY_NAME['endowment'].high)
+    MAX_RECEIVED = MAX_SENT * int(session_config.FIELDS_BY_NAME['multiplier'].high)
 
 
 class Subsession(BaseSubsession):
@@ -42,8 +48,10 @@ class Group(BaseGroup):
     partner_kind = models.StringField(doc='true kind of the trustee: human | ai')
     label_shown = models.StringField(doc='what the trustor is told about the trustee: AI, Human or empty')
     ai_trustee_id = models.StringField(initial='', doc='id of the AI trustee (empty for a human trustee)')
-    sent_amount = models.IntegerField(label='How many points do you send to your partner?')
-    sent_back_amount = models.IntegerField(label='How many points do you return to your partner?')
+    sent_amount = models.IntegerField(min=0, max=C.MAX_SENT, label='How many points do you send to your partner?')
+    sent_back_amount = models.IntegerField(
+        min=0, max=C.MAX_RECEIVED, label='How many points do you return to your partner?'
+    )
     send_timed_out = models.BooleanField(initial=False, doc='trustor did not decide in time; 0 was sent')
     return_timed_out = models.BooleanField(
         initial=False, doc='trustee did not decide in time (human page timeout or AI deadline); 0 returned'
@@ -248,7 +256,7 @@ class Instructions(InfoPage):
         return common_vars(player)
 
 
-class Send(DecisionPage):
+class Send(CleanInputPage, DecisionPage):
     form_model = 'group'
     form_fields = ['sent_amount']
 
@@ -284,7 +292,7 @@ class SendWaitPage(WaitPage):
         return is_played_round(player) and player.group.partner_kind == 'human'
 
 
-class Return(DecisionPage):
+class Return(CleanInputPage, DecisionPage):
     form_model = 'group'
     form_fields = ['sent_back_amount']
 

@@ -13,10 +13,14 @@ from . import *
 # send_nothing – trustors send 0 every round (the trustee has nothing to return).
 # send_all     – trustors send the whole endowment; human trustees return half.
 # random       – seeded random amounts and returns; in round 1 out-of-range and non-numeric amounts are
-#                rejected first, with a message on the page.
+#                rejected first, with a message on the page (also ' 5 ', '٥', 20 digits).
 # timeouts     – round 1: the trustor's send page times out; round 2: the human trustee's return page does.
 #                Both are flagged in the data and shown on the results page, and count as 0.
 CASES = ['send_nothing', 'send_all', 'random', 'timeouts']
+# Refused as well (a form error on the field): what Python's int() would take but is not a plain ASCII
+# whole number, and a number beyond any session's bound (once stored unchecked: an OverflowError)
+NOT_PLAIN_NUMBERS = ('\u0665', ' 5 ', '+5', '1_000')
+TOO_BIG = '1' * 20
 
 # What the trustor must be told, written out here independently of the app's badge logic.
 EXPECTED_LABEL = {
@@ -153,6 +157,13 @@ class PlayerBot(Bot):
             for bad in (-1, 'abc', '', '2.5'):
                 yield SubmissionMustFail(Send, dict(sent_amount=bad))
                 expect('form-control-errors', 'in', self.html)
+            # ...and so do these, which Python's int() would take, and numbers beyond any session's bound
+            for bad in NOT_PLAIN_NUMBERS:
+                yield SubmissionMustFail(Send, dict(sent_amount=bad), error_fields=['sent_amount'])
+                expect('using the digits 0', 'in', self.html)
+            for bad in (TOO_BIG, C.MAX_SENT + 1):
+                yield SubmissionMustFail(Send, dict(sent_amount=bad), error_fields=['sent_amount'])
+                expect('form-control-errors', 'in', self.html)
             expect(self.group.field_maybe_none('sent_amount'), None)
         if self.case == 'timeouts' and self.round_number == 1:
             yield Submission(Send, dict(sent_amount=amount), timeout_happened=True)
@@ -173,6 +184,12 @@ class PlayerBot(Bot):
             expect(f'Please enter a whole number of points from 0 to {received}.', 'in', self.html)
             for bad in (-1, 'abc', ''):
                 yield SubmissionMustFail(Return, dict(sent_back_amount=bad))
+                expect('form-control-errors', 'in', self.html)
+            for bad in NOT_PLAIN_NUMBERS:
+                yield SubmissionMustFail(Return, dict(sent_back_amount=bad), error_fields=['sent_back_amount'])
+                expect('using the digits 0', 'in', self.html)
+            for bad in (TOO_BIG, C.MAX_RECEIVED + 1):
+                yield SubmissionMustFail(Return, dict(sent_back_amount=bad), error_fields=['sent_back_amount'])
                 expect('form-control-errors', 'in', self.html)
             expect(self.group.field_maybe_none('sent_back_amount'), None)
         if self.case == 'timeouts' and self.round_number == 2:
