@@ -209,11 +209,10 @@ class TrustGamePolicy:
 
     @staticmethod
     def upper_bound(page: PageView, name: str) -> Optional[int]:
-        """The field's max attribute, else N from the page's hint 'A whole number from 0 to N.'"""
-        high = page.inputs[name][0].get('max')
-        if high is None:
-            found = re.search(r'from 0 to (\d+)', page.text())
-            high = found.group(1) if found else None
+        """N from the page's hint 'from 0 to N' (the rule of this round), else the field's max attribute
+        (a bound of the form, which may be above what the round allows)."""
+        found = re.search(r'from 0 to (\d+)', page.text())
+        high = found.group(1) if found else page.inputs[name][0].get('max')
         return None if high is None else int(high)
 
     def is_decision(self, page: PageView) -> bool:

@@ -14,6 +14,7 @@ from game_logic.export_schema import json_text
 
 from .config import config_of, info_timeout
 from .export import flag
+from .text import clean_text
 
 FALLBACK_TIMED_OUT = ('deadline', 'timeout')
 
@@ -76,6 +77,9 @@ def collect(AICall, group, key: str, partner, decision: str, view, *, candidate_
     seconds = broker.seconds_left(requested_at, deadline) if wait else 0
     result = broker.collect(key, partner, decision, view, deadline_seconds=seconds, **kwargs)
     row = result.as_row()
+    # PostgreSQL refuses NUL in text: an LLM's raw reply keeps every other character, NUL written as \u0000;
+    # a message is stored as it was used (clean_text, as the app stores the candidate's message).
+    value = clean_text(str(row['value'])) if decision == 'message' else str(row['value'])
     AICall.create(
         group=group,
         round_number=group.round_number,
@@ -85,9 +89,9 @@ def collect(AICall, group, key: str, partner, decision: str, view, *, candidate_
         policy=row['policy'],
         model=row['model'] or '',
         endpoint_host=row['endpoint_host'] or '',
-        prompt=row['prompt'] or '',
-        raw_reply=row['raw_reply'] or '',
-        parsed_value=str(row['value']),
+        prompt=without_nul(row['prompt']),
+        raw_reply=without_nul(row['raw_reply']),
+        parsed_value=value,
         latency_ms=float(row['latency_ms'] or 0),
         prompt_tokens=row['prompt_tokens'],
         completion_tokens=row['completion_tokens'],
@@ -95,6 +99,10 @@ def collect(AICall, group, key: str, partner, decision: str, view, *, candidate_
         fallback_reason=row['fallback_reason'] or '',
     )
     return result
+
+
+def without_nul(text) -> str:
+    return (text or '').replace('\x00', '\\u0000')
 
 
 def timed_out(decision) -> bool:

@@ -47,9 +47,6 @@ def test_a_nul_message_and_a_20_digit_last_answer_give_no_server_error(postgres,
     play_and_check(postgres, server, session, ai_message=None)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "study/ai_decisions.collect stores the LLM's raw reply and parsed value in AICall unclean; PostgreSQL "
-    "refuses the NUL (HTTP 500 on the messages wait page). Fix there: no NUL in AICall's text fields."))
 def test_an_llm_message_with_nul_gives_no_server_error_and_is_stored_cleaned(postgres, start_prodserver, fault_server):  # noqa: F811
     llm = fault_server('content', content=json.dumps({'message': LLM_MESSAGE}))
     server = start_prodserver()
