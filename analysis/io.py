@@ -40,6 +40,11 @@ _SCHEMAS = {
     'candidates': CANDIDATE_COLUMNS,
     'trust_game': TRUST_GAME_COLUMNS,
 }
+# Columns added to a schema after exports were already collected: files without them still load, the
+# column read as empty (unknown).
+_ADDED_LATER = {
+    'decisions': ('belief_round_paid',),
+}
 # Columns that identify an export even when others are missing (used to name a wrong file).
 _SIGNATURES = {
     'decisions': {'selector_id', 'chose_ai', 'offered_kinds'},
@@ -166,7 +171,7 @@ def load_trust_game(path) -> pd.DataFrame:
 # validation
 # ---------------------------------------------------------------------------------------------
 def _require_columns(data: pd.DataFrame, expected: str, source: str) -> None:
-    missing = [c for c in _SCHEMAS[expected] if c not in data.columns]
+    missing = [c for c in _SCHEMAS[expected] if c not in data.columns and c not in _ADDED_LATER.get(expected, ())]
     if not missing:
         return
     try:
@@ -268,6 +273,9 @@ def validate_decisions(data: pd.DataFrame, source: str = 'decisions') -> pd.Data
     if data.empty:
         raise ExportError(f'{source}: the export has a header but no decision rows')
     out = data.copy()
+    for column in _ADDED_LATER['decisions']:
+        if column not in out.columns:
+            out[column] = ''
     out['treatment'] = _check_choice(out, 'treatment', TREATMENTS, source)
     for column in ('session_code', 'selector_id'):
         blank = _blank(out[column])
@@ -288,6 +296,7 @@ def validate_decisions(data: pd.DataFrame, source: str = 'decisions') -> pd.Data
     for column in ('selector_payoff', 'belief_n_correct', 'belief_bonus', 'seconds_on_choice_page'):
         out[column] = _as_number(out, column, source, allow_empty=True)
     out['choice_timed_out'] = _as_flag(out, 'choice_timed_out', source)
+    out['belief_round_paid'] = _as_flag(out, 'belief_round_paid', source, allow_empty=True)
     out['return_timed_out'] = _as_flag(out, 'return_timed_out', source, allow_empty=True)
     out['return_fallback'] = _as_flag(out, 'return_fallback', source, allow_empty=True)
     for column in ('offered_candidate_ids', 'offered_kinds', 'offered_badges', 'offered_display_labels',

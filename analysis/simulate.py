@@ -19,6 +19,8 @@ import string
 import numpy as np
 import pandas as pd
 
+from game_logic.round_engine import pay_beliefs
+
 from .io import CANDIDATE_COLUMNS, DECISION_COLUMNS, TREATMENTS
 from .learning_curve import curve_probability
 from .learning_models import AI, HUMAN, MODELS, card_log_probabilities
@@ -57,6 +59,7 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
                      ai_return=DEFAULT_AI_RETURN, human_return=DEFAULT_HUMAN_RETURN,
                      message_return_slope: float = 0.0, timeout_rate: float = 0.0,
                      elicit_beliefs: bool = True, belief_accuracy: float = 0.6, belief_bonus: int = 1,
+                     belief_payment: str = 'one_random_round',
                      session_code: str = 'sim00001', seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate one session of ``n_groups`` mini-societies.
 
@@ -74,6 +77,8 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
         typical length (0: message length predicts return only through kind).
     timeout_rate : probability that a selector's choice page times out (no choice, flagged).
     belief_accuracy : probability that each belief guess (hidden, false_label) is right.
+    belief_payment : as the session config: 'one_random_round' pays one round's guesses per selector (drawn
+        as the app draws it), 'all_rounds' every round's; never part of ``selector_payoff``.
 
     Returns
     -------
@@ -161,8 +166,9 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
                 amount_received_by_candidate=int(received[s]) if chosen else '',
                 amount_returned=int(returned[s]) if chosen else '',
                 return_timed_out=0, return_fallback=0,
-                selector_payoff=int(endowment - amount_sent[s] + (returned[s] if chosen else 0) + bonus),
+                selector_payoff=int(endowment - amount_sent[s] + (returned[s] if chosen else 0)),
                 belief_guesses=guesses, belief_n_correct=n_correct, belief_bonus=bonus,
+                belief_round_paid=0 if guesses else '',
                 seconds_on_choice_page=round(float(rng.lognormal(2.3, 0.5)), 1),
                 choice_timed_out=int(timed_out[s]),
             ))
@@ -184,7 +190,22 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
                     candidate_payoff=amount_in - int(sum(got)), message_timed_out=0, return_timed_out=0,
                     message_fallback=0, return_fallback=0, dropped=0,
                 ))
+    _pay_beliefs(decisions, belief_payment)
     return pd.DataFrame(decisions, columns=DECISION_COLUMNS), pd.DataFrame(candidate_rows, columns=CANDIDATE_COLUMNS)
+
+
+def _pay_beliefs(decisions: list, mode: str) -> None:
+    """As the app does after the last round (game_logic.round_engine.pay_beliefs): belief_bonus becomes the
+    bonus paid for that round's guesses (0 in unpaid rounds); belief_round_paid says which rounds were paid."""
+    by_selector = {}
+    for row in decisions:
+        if row['belief_guesses']:
+            by_selector.setdefault((row['session_code'], row['selector_id']), []).append(row)
+    for (session_code, selector_id), rows in by_selector.items():
+        payment = pay_beliefs({row['round']: row['belief_bonus'] for row in rows}, mode, session_code, selector_id)
+        for row in rows:
+            row['belief_round_paid'] = int(row['round'] in payment.paid_rounds)
+            row['belief_bonus'] = payment.bonuses.get(row['round'], 0)
 
 
 class _Chooser:

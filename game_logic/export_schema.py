@@ -57,11 +57,17 @@ DECISION_SCHEMA = (
     Column('amount_returned', 'points the candidate returned to this selector'),
     Column('return_timed_out', "1 if the candidate's return decision timed out (return then 0 and flagged)"),
     Column('return_fallback', '1 if an AI return fell back to the scripted policy'),
-    Column('selector_payoff', "the selector's points this round: `endowment − sent + returned` (+ belief bonus)"),
+    Column('selector_payoff', "the selector's points this round: `endowment − sent + returned` (the belief bonus "
+                              "is never in it: it is paid once, after the last round, see `belief_bonus`)"),
     Column('belief_guesses', "per card, in display order: the selector's guess `ai`/`human` (empty if not "
                              "elicited)"),
-    Column('belief_n_correct', 'number of correct guesses this round (empty if not elicited)'),
-    Column('belief_bonus', 'points earned for correct guesses this round'),
+    Column('belief_n_correct', 'number of correct guesses this round (empty if not elicited); selectors see it only '
+                               'on the debrief'),
+    Column('belief_bonus', "points PAID for this round's guesses: `belief_n_correct × belief_bonus` in a paid round, "
+                           '0 in the others; added once to the participant\'s payoff after the last round (not to '
+                           '`selector_payoff`); set when the last round is settled'),
+    Column('belief_round_paid', "1 if this round's guesses are paid (`belief_payment`: one round drawn per selector, "
+                                'or all rounds), 0 if not, empty if not elicited; set when the last round is settled'),
     Column('seconds_on_choice_page', "seconds from the choice page's load to its submission"),
     Column('choice_timed_out', "1 if the selector's choice page timed out (no choice recorded)"),
 )

@@ -7,7 +7,8 @@ The oTree app and the headless population engine both call these, in the order a
 3. a selector's choice  `choose`, and `score_beliefs` when beliefs are elicited (`elicits_beliefs`)
 4. choices are in   `return_slots` (which selectors each candidate returns to, in what order)
 5. returns are in   `settle_round` (selector and candidate payoffs)
-6. later pages      `selector_history`, `debrief_rows`
+6. later pages      `selector_history`, `debrief_rows`; after the last round, `pay_beliefs` (the belief
+                    bonus is paid only at the end, never in a round's payoff)
 
 Random streams. Labels and card orders come from `random.Random(<seed string>)` with the seed strings
 the app has always used (`labels_seed`, `card_order_seed`), so the same session code, group, participant
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 from . import society
+from .session_config import BELIEF_PAYMENTS
 from .payoffs import trust_outcome, validate_sent
 
 __all__ = [
@@ -60,6 +62,9 @@ __all__ = [
     'selector_history',
     'debrief_rows',
     'debrief_reveals',
+    'BeliefPayment',
+    'belief_payment_seed',
+    'pay_beliefs',
 ]
 
 # Treatments in which a card's badge is not the truth: beliefs are elicited and the debrief reveals kinds.
@@ -81,8 +86,9 @@ class RoundRules:
     belief_bonus_per_correct: int  # points per correct "is this an AI?" guess
     dropout_after_timeouts: int  # consecutive timed-out decisions that drop a human candidate; 0 = never
     persistent_labels: bool  # True: a candidate keeps its card letter for the whole session
-    # True is today's rule (the bonus is part of the round payoff); False leaves it to the caller, which
-    # pays it elsewhere (e.g. at the end of the session, so round payoffs cannot hint at kinds).
+    # True puts the bonus into the round payoff; False leaves it to the caller, which pays it elsewhere.
+    # partner_selection uses False and pays at the end (pay_beliefs): a round payoff with the bonus would
+    # tell a selector in hidden / false_label which cards were AI.
     belief_bonus_in_round_payoff: bool = True
 
 
@@ -509,3 +515,40 @@ def debrief_rows(past_rounds: Sequence[SelectorRound]) -> tuple[DebriefRow, ...]
 def debrief_reveals(treatment: str) -> bool:
     """The debrief tells selectors who was an AI only where the cards did not."""
     return treatment in UNDISCLOSED_TREATMENTS
+
+
+@dataclass(frozen=True)
+class BeliefPayment:
+    """What a selector's guesses pay, settled once after the last played round."""
+
+    paid_rounds: tuple[int, ...]  # the rounds whose guesses are paid (one, all, or none)
+    bonuses: Mapping[int, int]  # round -> points paid for that round's guesses (paid rounds only)
+
+    @property
+    def bonus(self) -> int:
+        return sum(self.bonuses.values())
+
+
+def belief_payment_seed(session_code: str, participant_code: str) -> str:
+    """The seed of one selector's paid belief round."""
+    return f'{session_code}-{participant_code}-belief-round'
+
+
+def pay_beliefs(
+    earned: Mapping[int, int], mode: str, session_code: str, participant_code: str
+) -> BeliefPayment:
+    """The belief bonus, paid at the end so that no round's feedback or payoff hints at kinds.
+
+    `earned`: round -> bonus earned by that round's guesses, for the rounds with guesses only (a round
+    without a choice has none). `mode` 'one_random_round' pays one of those rounds, drawn reproducibly
+    from the session and participant codes (the draw never looks at the guesses or the kinds);
+    'all_rounds' pays them all. No round with guesses: nothing paid.
+    """
+    if mode not in BELIEF_PAYMENTS:
+        raise ValueError(f'belief payment must be one of {BELIEF_PAYMENTS}, got {mode!r}')
+    rounds = sorted(earned)
+    if not rounds:
+        return BeliefPayment((), {})
+    if mode == 'one_random_round':
+        rounds = [random.Random(belief_payment_seed(session_code, participant_code)).choice(rounds)]
+    return BeliefPayment(tuple(rounds), {r: earned[r] for r in rounds})

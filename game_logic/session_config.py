@@ -16,6 +16,8 @@ IDENTITIES = ('disclosed', 'hidden', 'false_label')
 PARTNER_KINDS = ('human', 'ai')
 AI_POLICIES = ('scripted', 'llm')
 GROUPINGS = ('lab', 'arrival')
+# When the belief bonus is paid (always after the last played round; never in a round's feedback or payoff).
+BELIEF_PAYMENTS = ('one_random_round', 'all_rounds')
 # Card letters available (game_logic.society.LABEL_LETTERS): the most candidates one group can show.
 MAX_CANDIDATES = 22
 # partner_selection has one belief field per card and one return field per choosing selector on the
@@ -113,6 +115,14 @@ FIELDS = (
     Field('elicit_beliefs', bool, False, _PS,
           'hidden / false_label: selectors guess for every card whether it is an AI'),
     Field('belief_bonus', int, 1, _PS, 'points per correct AI/human guess', low=0, high=1000),
+    Field('belief_payment', str, 'one_random_round', _PS,
+          "how the guesses are paid, always at the end (accuracy and bonus appear only on the debrief and "
+          "payment pages, never in a round's feedback or payoff, which would tell a selector which cards were "
+          "AI): `one_random_round` pays the guesses of one round drawn per selector (reproducibly, from the "
+          "session and participant codes; recorded in the export), the incentive-compatible choice: every guess "
+          "may be the one paid, and there is nothing to gain from hedging across rounds (no wealth or "
+          "portfolio effects); `all_rounds` pays every round's correct guesses",
+          choices=BELIEF_PAYMENTS),
     Field('show_history', bool, True, _PS, 'selectors see a table of their own past partners'),
     Field('treatments', str, '', _PS,
           "comma list of identities rotated over groups (e.g. 'hidden,disclosed'); empty: every group "

@@ -104,7 +104,11 @@ class Player(BasePlayer):
     return_fallback = models.BooleanField(initial=False)
     belief_guesses = models.StringField(initial='')
     belief_n_correct = models.IntegerField(initial=0)
-    belief_bonus_earned = models.IntegerField(initial=0, doc='points earned by correct guesses this round')
+    belief_bonus_earned = models.IntegerField(
+        initial=0, doc="points this round's correct guesses would pay (paid only if belief_round_paid)")
+    # Set once after the last played round (round_flow.pay_beliefs); never shown before the debrief.
+    belief_round_paid = models.BooleanField(initial=False, doc="this round's guesses are paid")
+    belief_bonus_paid = models.IntegerField(initial=0, doc="points paid for this round's guesses (in participant.payoff)")
     feedback_timed_out = models.BooleanField(initial=False)
 
 
@@ -200,6 +204,7 @@ def common_vars(player: Player) -> dict:
         candidate_base_pay=config.candidate_base_pay,
         elicit_beliefs=elicits_beliefs(player),
         belief_bonus_points=config.belief_bonus,
+        belief_payment=config.belief_payment,
         max_message_length=config.max_message_length,
         ai_description=ai_settings_of(player).ai_description,
         persistent_candidate_labels=config.persistent_candidate_labels,
@@ -211,7 +216,7 @@ def common_vars(player: Player) -> dict:
 from .grouping import copy_group_setup, group_by_arrival_time_method, set_up_arrived_group, set_up_group  # noqa
 from .round_flow import (  # noqa: E402
     collect_messages, engine_cards, offered_cards, past_rounds, process_choices, return_decisions, return_slots,
-    returns_arrived,
+    returns_arrived, belief_summary, page_cards,
     round_candidates, round_rules, selector_history, start_round, try_collect_ai_messages, try_settle_round,
 )
 
@@ -393,7 +398,7 @@ class Choose(CleanInputPage, DecisionPage):
     def vars_for_template(player: Player):
         if not player.choice_loaded_at:
             player.choice_loaded_at = time.time()
-        return dict(common_vars(player), cards=offered_cards(player), history=selector_history(player))
+        return dict(common_vars(player), cards=page_cards(player), history=selector_history(player))
 
     @staticmethod
     def error_message(player: Player, values):
@@ -521,7 +526,8 @@ class Debrief(LastRoundPage):
             rounds = [dict(round=row.round, label=row.label, shown=row.badge,
                            kind='an AI' if row.kind == 'ai' else 'a human participant')
                       for row in round_engine.debrief_rows(played)]
-        return dict(common_vars(player), rounds=rounds, reveal=round_engine.debrief_reveals(player.treatment))
+        return dict(common_vars(player), rounds=rounds, reveal=round_engine.debrief_reveals(player.treatment),
+                    **belief_summary(player))
 
 
 class Payment(PaymentPage):
@@ -530,6 +536,7 @@ class Payment(PaymentPage):
         return dict(
             PaymentPage.payment_vars(player),
             excluded=is_excluded(player),
+            **belief_summary(player),
             completion_url=escape_text(config_of(player).prolific_completion_url),
         )
 

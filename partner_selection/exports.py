@@ -48,7 +48,8 @@ def decision_row(player) -> dict:
         selector_payoff=int(player.payoff),
         belief_guesses=player.belief_guesses if beliefs_elicited else '',
         belief_n_correct=player.belief_n_correct if beliefs_elicited else '',
-        belief_bonus=player.belief_bonus_earned,
+        belief_bonus=player.belief_bonus_paid,
+        belief_round_paid=flag(player.belief_round_paid) if beliefs_elicited else '',
         seconds_on_choice_page=player.seconds_on_choice_page,
         choice_timed_out=flag(player.choice_timed_out),
     )

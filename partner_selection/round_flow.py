@@ -22,6 +22,9 @@ def round_rules(obj) -> RoundRules:
         endowment=config.endowment, multiplier=config.multiplier, candidate_base_pay=config.candidate_base_pay,
         selector_chooses_amount=config.selector_chooses_amount, belief_bonus_per_correct=config.belief_bonus,
         dropout_after_timeouts=config.dropout_after_timeouts, persistent_labels=config.persistent_candidate_labels,
+        # The belief bonus is never part of a round's payoff (it would tell which cards were AI): pay_beliefs
+        # adds it once, after the last played round.
+        belief_bonus_in_round_payoff=False,
     )
 
 
@@ -159,6 +162,13 @@ def offered_cards(player: Player) -> list:
     ]
 
 
+def page_cards(player: Player) -> list:
+    """The cards as the Choose page gets them: what is shown, never the candidate id or the true kind (oTree's
+    debug panel prints every template variable, and ids start with A or H)."""
+    shown = ('position', 'label', 'badge', 'message_html', 'belief_field')
+    return [{key: card[key] for key in shown} for card in offered_cards(player)]
+
+
 def selector_choices(group: Group) -> list:
     """Every selector's choice this round (round_engine.Choice), in group order."""
     return [round_engine.Choice(p.participant.code, p.chosen_candidate_id, p.amount_sent)
@@ -269,6 +279,38 @@ def settle_round(group: Group, wait: bool):
     for player in players.values():
         if player.participant.ps_role == C.CANDIDATE and not player.participant.excluded:
             player.payoff = outcome.candidates[player.candidate_id].payoff
+    if group.round_number == config_of(group).num_rounds:
+        for player in players.values():
+            if is_selector(player):
+                pay_beliefs(player)
+
+
+def pay_beliefs(player: Player):
+    """After the last played round: the belief bonus (round_engine.pay_beliefs), recorded on every round's
+    player (belief_round_paid, belief_bonus_paid) and added once to participant.payoff, not to any round's
+    payoff, so that no round's feedback can hint at kinds. participant.payoff stays the sum paid."""
+    config = config_of(player)
+    rounds = player.in_rounds(1, config.num_rounds)
+    earned = {p.round_number: p.belief_bonus_earned for p in rounds if p.belief_guesses}
+    payment = round_engine.pay_beliefs(earned, config.belief_payment, player.session.code, player.participant.code)
+    for p in rounds:
+        p.belief_round_paid = p.round_number in payment.paid_rounds
+        p.belief_bonus_paid = payment.bonuses.get(p.round_number, 0)
+    player.participant.payoff += payment.bonus
+
+
+def belief_summary(player: Player) -> dict:
+    """The guesses' accuracy and the bonus, for the debrief and payment pages (after the last round only)."""
+    rounds = []
+    if is_selector(player):
+        rounds = [p for p in player.in_rounds(1, config_of(player).num_rounds) if p.belief_guesses]
+    return dict(
+        belief_rounds=[dict(round=p.round_number, n_correct=p.belief_n_correct,
+                            n_cards=len(p.belief_guesses.split(';')), paid=p.belief_round_paid) for p in rounds],
+        belief_paid_rounds=[p.round_number for p in rounds if p.belief_round_paid],
+        belief_bonus_total=sum(p.belief_bonus_paid for p in rounds),
+        belief_payment=config_of(player).belief_payment,
+    )
 
 
 def past_rounds(players) -> list:

@@ -209,7 +209,7 @@ class PlayerBot(Bot):
         player = self.player
         if player.ps_role == C.SELECTOR:
             if player.choice_timed_out:
-                expect(player.payoff, config['endowment'] + player.belief_bonus_earned)
+                expect(player.payoff, config['endowment'])  # the belief bonus is paid only at the end
                 expect('Time ran out', 'in', self.html)
             else:
                 expect(player.amount_sent * config['multiplier'] >= player.amount_returned, True)
@@ -226,7 +226,7 @@ class PlayerBot(Bot):
                     expect(str(player.amount_returned) in [c.parsed_value for c in calls], True)
                 expect(
                     player.payoff,
-                    config['endowment'] - player.amount_sent + player.amount_returned + player.belief_bonus_earned,
+                    config['endowment'] - player.amount_sent + player.amount_returned,
                 )
         else:
             candidate = next(c for c in round_candidates(self.group) if c.candidate_id == player.candidate_id)
@@ -236,6 +236,7 @@ class PlayerBot(Bot):
             returned = sum(p.amount_returned for p in choosers)
             expect(player.payoff, config['candidate_base_pay'] + received - returned)
             expect(f'{len(choosers)} selector(s) chose you', 'in', self.html)
+        expect('Correct AI/human guesses', 'not in', self.html)  # accuracy only after the last round
         yield Feedback
 
     def finish(self):
@@ -248,7 +249,16 @@ class PlayerBot(Bot):
             expect('identities were hidden', 'in', self.html)
         elif self.player.treatment == 'false_label':
             expect('labelled falsely', 'in', self.html)
-        yield Debrief
         played = self.player.in_all_rounds()[: config['num_rounds']]
-        expect(pp.payoff, sum(p.payoff for p in played))
+        guessed = [p for p in played if p.belief_guesses]
+        # the guesses' accuracy and bonus appear here, paid once: one round drawn, or all rounds
+        paid = [p for p in guessed if p.belief_round_paid]
+        expect(len(paid), (1 if config['belief_payment'] == 'one_random_round' else len(guessed)) if guessed else 0)
+        for p in played:
+            expect(p.belief_bonus_paid, p.belief_bonus_earned if p.belief_round_paid else 0)
+        bonus = sum(p.belief_bonus_paid for p in played)
+        if guessed:
+            expect(f'Your bonus for correct guesses: <b>{bonus} points</b>', 'in', self.html)
+        yield Debrief
+        expect(pp.payoff, sum(p.payoff for p in played) + bonus)
         expect(str(pp.payoff_plus_participation_fee()), 'in', self.html)

@@ -44,11 +44,20 @@ def test_timeouts_leave_choice_and_return_empty_and_pay_the_endowment():
     assert (timed_out['selector_payoff'] == 10).all()
 
 
-def test_payoff_is_endowment_minus_sent_plus_returned_plus_belief_bonus():
+def test_payoff_is_endowment_minus_sent_plus_returned_and_the_belief_bonus_is_paid_once():
     decisions, _ = simulate_session('random', n_groups=3, n_rounds=3, seed=4)
     chosen = decisions[decisions['choice_timed_out'] == 0]
-    expected = 10 - chosen['amount_sent'] + chosen['amount_returned'].astype(int) + chosen['belief_bonus']
+    expected = 10 - chosen['amount_sent'] + chosen['amount_returned'].astype(int)
     assert (chosen['selector_payoff'] == expected).all()
+    guessed = decisions[decisions['belief_guesses'] != '']
+    assert (guessed.groupby('selector_id')['belief_round_paid'].sum() == 1).all()
+    unpaid = guessed[guessed['belief_round_paid'] == 0]
+    assert (unpaid['belief_bonus'] == 0).all()
+    paid = guessed[guessed['belief_round_paid'] == 1]
+    assert (paid['belief_bonus'] == paid['belief_n_correct']).all()
+    assert (decisions.loc[decisions['belief_guesses'] == '', 'belief_round_paid'] == '').all()
+    every = simulate_session('random', n_groups=3, n_rounds=3, seed=4, belief_payment='all_rounds')[0]
+    assert (every.loc[every['belief_guesses'] != '', 'belief_round_paid'] == 1).all()
     assert (chosen['amount_returned'].astype(int) <= chosen['amount_received_by_candidate']).all()
 
 

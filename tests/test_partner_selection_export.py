@@ -88,6 +88,17 @@ def test_hidden_treatment_exports_no_badges_and_scored_beliefs(exports):
         assert int(row['belief_n_correct']) == sum(g == k for g, k in zip(guesses, kinds))
 
 
+def test_hidden_treatment_pays_one_round_of_guesses_per_selector(exports):
+    # belief_payment defaults to one_random_round; belief_bonus is what was paid for that round's guesses
+    paid_rounds = {}
+    for row in exports['hidden_decisions']:
+        assert row['belief_round_paid'] in ('0', '1')
+        paid = row['belief_round_paid'] == '1'
+        assert int(row['belief_bonus']) == (int(row['belief_n_correct']) if paid else 0)  # belief_bonus = 1
+        paid_rounds.setdefault(row['selector_id'], []).extend([row['round']] * paid)
+    assert paid_rounds and all(len(rounds) == 1 for rounds in paid_rounds.values()), paid_rounds
+
+
 def test_every_ai_message_and_return_is_logged_once(exports):
     calls = exports['ai_calls']
     ai_rows = [r for r in exports['candidates'] if r['kind'] == 'ai']

@@ -386,3 +386,27 @@ def test_history_shows_the_letter_and_badge_the_selector_saw_and_marks_rounds_wi
 def test_debrief_reveals_the_true_kind_beside_the_badge_shown_for_rounds_with_a_choice():
     rows = engine.debrief_rows(PAST)
     assert [(r.round, r.label, r.kind, r.badge) for r in rows] == [(1, 'K', 'ai', 'Human'), (3, 'F', 'human', 'AI')]
+
+
+def test_pay_beliefs_one_random_round_is_drawn_reproducibly_from_the_codes_only():
+    earned = {1: 2, 2: 0, 3: 4}
+    payment = engine.pay_beliefs(earned, 'one_random_round', 'sess', 'p1')
+    assert len(payment.paid_rounds) == 1 and payment.paid_rounds[0] in earned
+    assert payment.bonus == earned[payment.paid_rounds[0]]
+    assert payment.bonuses == {payment.paid_rounds[0]: payment.bonus}
+    # the same codes draw the same round whatever the guesses earned (the draw never looks at them)
+    assert engine.pay_beliefs({1: 0, 2: 0, 3: 0}, 'one_random_round', 'sess', 'p1').paid_rounds == payment.paid_rounds
+    expected = random.Random(engine.belief_payment_seed('sess', 'p1')).choice([1, 2, 3])
+    assert payment.paid_rounds == (expected,)
+    drawn = {engine.pay_beliefs(earned, 'one_random_round', 'sess', f'p{i}').paid_rounds for i in range(40)}
+    assert drawn == {(1,), (2,), (3,)}
+
+
+def test_pay_beliefs_all_rounds_and_no_guesses():
+    assert engine.pay_beliefs({2: 1, 1: 3}, 'all_rounds', 's', 'p').paid_rounds == (1, 2)
+    assert engine.pay_beliefs({2: 1, 1: 3}, 'all_rounds', 's', 'p').bonus == 4
+    for mode in ('all_rounds', 'one_random_round'):
+        nothing = engine.pay_beliefs({}, mode, 's', 'p')
+        assert (nothing.paid_rounds, nothing.bonus) == ((), 0)
+    with pytest.raises(ValueError, match='belief payment'):
+        engine.pay_beliefs({1: 1}, 'every_round', 's', 'p')

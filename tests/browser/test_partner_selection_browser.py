@@ -335,12 +335,9 @@ class PartnerSelectionPlay:
                 unclaimed = self.ledger.returns_unclaimed[(round_number, pick.human)]
                 assert returned in unclaimed, f'{person.name} got {returned}; candidate typed {unclaimed}'
                 unclaimed.remove(returned)
-            bonus = 0
-            if self.elicits_beliefs():
-                correct = self.ledger.correct_guesses[(round_number, number)]
-                bonus = correct * self.config['belief_bonus']
-                assert f'Correct AI/human guesses: {correct} (+{bonus} points)' in text, text
-            expected = self.endowment - self.endowment + returned + bonus
+            # the guesses are scored only after the last round: no accuracy, no bonus in the round's points
+            assert 'Correct AI/human guesses' not in text, text
+            expected = self.endowment - self.endowment + returned
         else:
             chosen_by = sum(1 for (r, _), card in self.ledger.choices.items() if r == round_number and card.human == number)
             returned = sum(self.ledger.returns_typed.get((round_number, number), []))
@@ -360,12 +357,27 @@ class PartnerSelectionPlay:
         assert f'{num_ai} of the {num_candidates} candidates in your group were AI agents' in text
         if person.role == 'selector':
             number = self.number_of(person)
-            rows = person.page.locator('table tr').all_inner_texts()[1:]
+            rows = person.page.locator('table').first.locator('tr').all_inner_texts()[1:]
             assert len(rows) == NUM_ROUNDS, rows
             for round_number, row in enumerate(rows, start=1):
                 pick = self.ledger.choices[(round_number, number)]
                 kind = 'an AI' if pick.human is None else 'a human participant'
                 assert f'Candidate {pick.label}' in row and kind in row, f'debrief row {row!r}, chose {pick}'
+            if self.elicits_beliefs():
+                # accuracy per round, and the bonus of the paid round(s), shown here for the first time
+                guesses = person.page.locator('table').nth(1).locator('tr').all_inner_texts()[1:]
+                assert len(guesses) == NUM_ROUNDS, guesses
+                paid = []
+                for round_number, row in enumerate(guesses, start=1):
+                    correct = self.ledger.correct_guesses[(round_number, number)]
+                    assert f'{correct} of ' in row, f'guesses row {row!r}, {correct} right'
+                    if row.rstrip().endswith('yes'):
+                        paid.append(round_number)
+                one = self.config.get('belief_payment', 'one_random_round') == 'one_random_round'
+                assert len(paid) == (1 if one else NUM_ROUNDS), guesses
+                bonus = sum(self.ledger.correct_guesses[(r, number)] for r in paid) * self.config['belief_bonus']
+                assert f'Your bonus for correct guesses: {bonus} points' in text, text
+                self.ledger.points[person.id_in_session] += bonus
         person.click_next()
 
     def payment(self, person: Person):
