@@ -33,7 +33,7 @@ def candidate_key(group: Group, candidate_id: str) -> str:
 
 
 def ai_partner(group: Group, candidate_id: str):
-    return make_partner(group.session.config, candidate_key(group, candidate_id))
+    return make_partner(ai_settings_of(group), candidate_key(group, candidate_id))
 
 
 def ai_policy_label(group: Group) -> str:

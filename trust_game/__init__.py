@@ -100,7 +100,7 @@ def amount_received(group: Group) -> int:
 
 
 def ai_partner(group: Group):
-    return make_partner(group.session.config, f'{group.session.code}-{group.ai_trustee_id}')
+    return make_partner(ai_settings_of(group), f'{group.session.code}-{group.ai_trustee_id}')
 
 
 def ai_view(group: Group) -> GameView:
