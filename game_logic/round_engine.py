@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 from . import society
-from .session_config import BELIEF_PAYMENTS
 from .payoffs import trust_outcome, validate_sent
+from .session_config import BELIEF_PAYMENTS, UNDISCLOSED_IDENTITIES
 
 __all__ = [
     'UNDISCLOSED_TREATMENTS',
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 # Treatments in which a card's badge is not the truth: beliefs are elicited and the debrief reveals kinds.
-UNDISCLOSED_TREATMENTS = ('hidden', 'false_label')
+UNDISCLOSED_TREATMENTS = UNDISCLOSED_IDENTITIES
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from dataclasses import dataclass, make_dataclass
 from typing import Mapping
 
 IDENTITIES = ('disclosed', 'hidden', 'false_label')
+# Where the badge is not the truth: beliefs are elicited and the debrief reveals the kinds.
+UNDISCLOSED_IDENTITIES = ('hidden', 'false_label')
 PARTNER_KINDS = ('human', 'ai')
 AI_POLICIES = ('scripted', 'llm')
 GROUPINGS = ('lab', 'arrival')
@@ -203,7 +205,7 @@ class SessionConfig(_SessionConfigBase):
     @property
     def elicits_beliefs_in(self) -> tuple:
         """The treatments in which selectors guess kinds: hidden / false_label, when elicit_beliefs."""
-        return ('hidden', 'false_label') if self.elicit_beliefs else ()
+        return UNDISCLOSED_IDENTITIES if self.elicit_beliefs else ()
 
 
 def defaults() -> dict:

@@ -353,7 +353,7 @@ class Debrief(InfoPage):
 
     @staticmethod
     def is_displayed(player: Player):
-        return is_last_round(player) and player.group.identity in ('hidden', 'false_label')
+        return is_last_round(player) and player.group.identity in session_config.UNDISCLOSED_IDENTITIES
 
     @staticmethod
     def vars_for_template(player: Player):
