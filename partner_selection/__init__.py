@@ -31,11 +31,6 @@ class C(GameConstants):  # PLAYERS_PER_GROUP = None, NUM_ROUNDS = OTREE_MAX_ROUN
     # belief_1..): session creation refuses a config that would need more (game_logic/session_config.py).
     MAX_RETURN_SLOTS = session_config.MAX_RETURN_SLOTS
     MAX_BELIEF_CARDS = session_config.MAX_BELIEF_CARDS
-    # Bounds of the whole-number fields, from the session config's limits: a selector sends at most the
-    # largest endowment; a candidate receives (and the comprehension answers are) at most that times the
-    # largest multiplier. The pages' own checks bound them by this session's endowment and multiplier.
-    MAX_SENT = int(session_config.FIELDS_BY_NAME['endowment'].high)
-    MAX_RECEIVED = MAX_SENT * int(session_config.FIELDS_BY_NAME['multiplier'].high)
 
 
 class Subsession(BaseSubsession):
@@ -190,24 +185,23 @@ def comprehension(player: Player):
     return comprehension_example(config.endowment, config.multiplier, player.participant.ps_role == C.SELECTOR)
 
 
+# Session-config fields the templates show under their own names.
+CONFIG_ON_PAGES = ('num_selectors', 'num_candidates', 'selector_chooses_amount', 'candidate_base_pay',
+                   'belief_payment', 'max_message_length', 'persistent_candidate_labels')
+
+
 def common_vars(player: Player) -> dict:
     config = config_of(player)
     return dict(
         game_vars(player),
-        num_selectors=config.num_selectors,
-        num_candidates=config.num_candidates,
+        **{name: getattr(config, name) for name in CONFIG_ON_PAGES},
         num_ai=config.num_ai_candidates,
         is_selector=player.participant.ps_role == C.SELECTOR,
         treatment=player.treatment,
         identity_shown=player.treatment != 'hidden',
-        selector_chooses_amount=config.selector_chooses_amount,
-        candidate_base_pay=config.candidate_base_pay,
         elicit_beliefs=elicits_beliefs(player),
         belief_bonus_points=config.belief_bonus,
-        belief_payment=config.belief_payment,
-        max_message_length=config.max_message_length,
         ai_description=ai_settings_of(player).ai_description,
-        persistent_candidate_labels=config.persistent_candidate_labels,
     )
 
 

@@ -7,11 +7,17 @@ from game_logic.session_config import ConfigError, SessionConfig, max_rounds
 
 class GameConstants(BaseConstants):
     """What both games' `C` share: groups and roles come from the session config (so oTree's own
-    grouping is not used), and NUM_ROUNDS is only the upper bound (OTREE_MAX_ROUNDS, default 20;
-    game_logic.session_config.max_rounds): the session config's num_rounds decides how many are played."""
+    grouping is not used), NUM_ROUNDS is only the upper bound (OTREE_MAX_ROUNDS, default 20;
+    game_logic.session_config.max_rounds): the session config's num_rounds decides how many are played;
+    and the form fields' bounds."""
 
     PLAYERS_PER_GROUP = None
     NUM_ROUNDS = max_rounds()
+    # Bounds of the whole-number form fields, from the session config's limits: at most the largest
+    # endowment is sent; what is received (and the comprehension answers) is at most that times the largest
+    # multiplier. The pages' own checks bound them by this session's endowment and multiplier.
+    MAX_SENT = int(session_config.FIELDS_BY_NAME['endowment'].high)
+    MAX_RECEIVED = MAX_SENT * int(session_config.FIELDS_BY_NAME['multiplier'].high)
 
 
 # Parsed configs by session code: a page reads attributes, never raw dict keys with fallbacks.

@@ -31,10 +31,6 @@ class C(GameConstants):  # PLAYERS_PER_GROUP = None, NUM_ROUNDS = OTREE_MAX_ROUN
     # oTree assigns roles by id_in_group: 1 = trustor, 2 = trustee (human trustee only).
     TRUSTOR_ROLE = 'trustor'
     TRUSTEE_ROLE = 'trustee'
-    # Bounds of the two amounts, from the session config's limits (largest endowment, and that times the
-    # largest multiplier); the pages' error_message bounds them by this session's endowment and multiplier.
-    MAX_SENT = int(session_config.FIELDS_BY_NAME['endowment'].high)
-    MAX_RECEIVED = MAX_SENT * int(session_config.FIELDS_BY_NAME['multiplier'].high)
 
 
 class Subsession(BaseSubsession):
