@@ -37,8 +37,8 @@ from .io import split_cards
 
 __all__ = [
     'Param', 'LearningModel', 'RandomChoice', 'StaticPreference', 'RescorlaWagner', 'EWA', 'MODELS',
-    'Trials', 'prepare_trials', 'negative_log_likelihood', 'fit_pooled', 'fit_per_selector',
-    'compare_models',
+    'Trials', 'prepare_trials', 'negative_log_likelihood', 'fit_pooled', 'fit_by_treatment', 'cluster_robust_cov',
+    'fit_per_selector', 'summarize_per_selector', 'compare_models',
 ]
 
 # Return share at which a selector breaks even with the default multiplier 3.
@@ -374,19 +374,44 @@ def _starts(model: LearningModel, n_starts: int, rng: np.random.Generator, size=
     return starts
 
 
-def fit_pooled(model: LearningModel, trials: Trials, n_starts: int = 5, seed: int = 0) -> dict:
-    """One parameter set for all selectors, by maximum likelihood from several starts.
+def _identified(model: LearningModel, trials: Trials) -> np.ndarray:
+    """Which parameters the data can inform: the identity bias only if somebody saw a badge."""
+    return np.array([not (name == 'bias' and not trials.saw_badges.any()) for name in model.params], dtype=bool)
+
+
+def _on_bound(model: LearningModel, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(at lower, at upper) per parameter, within 1e-4 of the bound's range (an optimizer's tolerance)."""
+    lower = np.array([b[0] for b in model.bounds()])
+    upper = np.array([b[1] for b in model.bounds()])
+    tol = 1e-4 * (upper - lower)
+    return theta <= lower + tol, theta >= upper - tol
+
+
+def fit_pooled(model: LearningModel, trials: Trials, n_starts: int = 5, seed: int = 0, se: bool = False) -> dict:
+    """One parameter set for all selectors in ``trials``, by maximum likelihood from several starts.
+
+    Give it one treatment's selectors (:func:`fit_by_treatment` does): hidden and disclosed selectors
+    pooled share one set, and the more numerous ones set it. A parameter the data cannot inform (the
+    identity bias when nobody saw a badge) is held at 0 and reported as NaN.
 
     Returns
     -------
-    dict with ``model``, one entry per parameter, ``log_lik``, ``n_obs``, ``n_params``, ``aic``,
-    ``bic`` and ``converged``.
+    dict with ``model``, one entry per parameter (NaN if not identified), ``log_lik``, ``n_obs``,
+    ``n_selectors`` (with at least one choice), ``n_params`` (identified ones), ``aic``, ``bic``,
+    ``converged`` (the optimizer's own report), ``at_bound`` (comma-separated names of estimates on a
+    bound, '' if none: their SEs and the usual asymptotics do not apply). With ``se=True`` also
+    ``se_<parameter>``: selector-clustered sandwich SEs (:func:`cluster_robust_cov`), NaN for a
+    parameter on a bound or not identified.
     """
     n_obs = int(trials.n_obs.sum())
+    n_selectors = int((trials.n_obs > 0).sum())
     k = len(model.params)
     if k == 0:
         log_lik = -float(negative_log_likelihood(model, np.zeros(0), trials).sum())
-        return _summary(model.name, {}, log_lik, n_obs, 0, True)
+        return _summary(model.name, {}, log_lik, n_obs, 0, True) | {'n_selectors': n_selectors, 'at_bound': ''}
+
+    identified = _identified(model, trials)
+    bounds = [b if ok else (0.0, 0.0) for b, ok in zip(model.bounds(), identified)]
 
     def objective(theta):
         nll, grad = negative_log_likelihood(model, theta, trials, gradient=True)
@@ -394,13 +419,110 @@ def fit_pooled(model: LearningModel, trials: Trials, n_starts: int = 5, seed: in
 
     best = None
     for start in _starts(model, n_starts, np.random.default_rng(seed)):
-        result = optimize.minimize(objective, start, jac=True, method='L-BFGS-B', bounds=model.bounds())
+        start = np.where(identified, start, 0.0)
+        result = optimize.minimize(objective, start, jac=True, method='L-BFGS-B', bounds=bounds)
         if best is None or result.fun < best.fun:
             best = result
-    # bias is a free parameter only if somebody saw a badge
-    n_params = k - int('bias' in model.params and not trials.saw_badges.any())
-    return _summary(model.name, dict(zip(model.params, best.x)), -float(best.fun), n_obs, n_params,
-                    bool(best.success))
+    theta = best.x
+    low, high = _on_bound(model, theta)
+    at_bound = (low | high) & identified
+    params = {name: (float(v) if ok else np.nan) for name, v, ok in zip(model.params, theta, identified)}
+    out = _summary(model.name, params, -float(best.fun), n_obs, int(identified.sum()), bool(best.success))
+    out['n_selectors'] = n_selectors
+    out['at_bound'] = ','.join(name for name, b in zip(model.params, at_bound) if b)
+    if se:
+        free = identified & ~at_bound
+        cov = cluster_robust_cov(model, trials, theta, free)
+        ses = np.full(k, np.nan)
+        ses[free] = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        out.update({f'se_{name}': float(v) for name, v in zip(model.params, ses)})
+    return out
+
+
+def cluster_robust_cov(model: LearningModel, trials: Trials, theta, free=None) -> np.ndarray:
+    """Selector-clustered sandwich covariance of the pooled MLE ``theta`` over the ``free`` parameters.
+
+    V = c · H⁻¹ (Σ_i s_i s_iᵀ) H⁻¹, with s_i the score (exact gradient) of selector i's whole sequence of
+    choices, H the Hessian of the total negative log-likelihood (central differences of the exact
+    gradient) and c = G/(G−1) · (N−1)/(N−K) (G selectors with a choice, N choices, K free parameters;
+    statsmodels' default for cluster-robust covariances). A selector's choices are dependent through its
+    learned values, so the selector is the cluster. Parameters on a bound or not identified should be
+    left out of ``free``: the sandwich assumes an interior optimum.
+
+    Returns
+    -------
+    (K, K) array over the free parameters, in declaration order.
+    """
+    theta = np.asarray(theta, dtype=float)
+    free = np.ones(theta.size, dtype=bool) if free is None else np.asarray(free, dtype=bool)
+    index = np.flatnonzero(free)
+    K = index.size
+    if K == 0:
+        return np.zeros((0, 0))
+    _, scores = negative_log_likelihood(model, theta, trials, gradient=True)
+    lower = np.array([b[0] for b in model.bounds()])
+    upper = np.array([b[1] for b in model.bounds()])
+    hessian = np.empty((K, K))
+    for j, p in enumerate(index):
+        room = min(theta[p] - lower[p], upper[p] - theta[p])
+        h = min(1e-5 * max(1.0, abs(theta[p])), 0.5 * room) if room > 0 else 1e-7
+        up, down = theta.copy(), theta.copy()
+        up[p] += h
+        down[p] -= h
+        g_up = negative_log_likelihood(model, up, trials, gradient=True)[1].sum(axis=0)
+        g_down = negative_log_likelihood(model, down, trials, gradient=True)[1].sum(axis=0)
+        hessian[:, j] = (g_up - g_down)[index] / (2 * h)
+    hessian = 0.5 * (hessian + hessian.T)
+    used = trials.n_obs > 0
+    s = scores[used][:, index]
+    G, N = int(used.sum()), int(trials.n_obs.sum())
+    meat = s.T @ s
+    if G > 1 and N > K:
+        meat *= G / (G - 1) * (N - 1) / (N - K)
+    bread = np.linalg.pinv(hessian)
+    return bread @ meat @ bread
+
+
+def fit_by_treatment(model: LearningModel, trials: Trials, n_starts: int = 5, seed: int = 0,
+                     min_selectors: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit ``model`` separately in each treatment (its own parameter set), with clustered SEs.
+
+    Parameters
+    ----------
+    min_selectors : below this many selectors (with a choice) in a treatment its SEs and CIs are withheld
+        (NaN) and ``se_withheld`` is True: a sandwich over a handful of clusters is not a standard error.
+
+    Returns
+    -------
+    (estimates, fits).
+    estimates: one row per treatment × identified parameter (the identity bias has no row in a treatment
+    without badges): ``model``, ``treatment``, ``parameter``, ``estimate``, ``se`` (selector-clustered
+    sandwich), ``ci_low``, ``ci_high`` (Wald 95%), ``at_bound`` (estimate on a bound of its range: no SE),
+    ``n_selectors``.
+    fits: one row per treatment: ``model``, ``treatment``, ``n_selectors``, ``n_obs``, ``n_params``,
+    ``log_lik``, ``aic``, ``bic``, ``converged``, ``at_bound`` (names), ``se_withheld``.
+    """
+    est_rows, fit_rows = [], []
+    treatments = list(dict.fromkeys(trials.treatment))
+    for treatment in treatments:
+        part = trials.subset([i for i, t in enumerate(trials.treatment) if t == treatment])
+        fit = fit_pooled(model, part, n_starts=n_starts, seed=seed, se=True)
+        withheld = fit['n_selectors'] < min_selectors
+        bounded = set(filter(None, fit['at_bound'].split(',')))
+        for name in model.params:
+            if np.isnan(fit[name]):
+                continue  # not identified here: neither estimated nor printed
+            se = np.nan if withheld else fit[f'se_{name}']
+            est_rows.append(dict(model=model.name, treatment=treatment, parameter=name, estimate=fit[name], se=se,
+                                 ci_low=fit[name] - 1.959964 * se, ci_high=fit[name] + 1.959964 * se,
+                                 at_bound=name in bounded, n_selectors=fit['n_selectors']))
+        fit_rows.append({k: fit[k] for k in ('model', 'n_selectors', 'n_obs', 'n_params', 'log_lik', 'aic', 'bic',
+                                             'converged', 'at_bound')} | {'treatment': treatment,
+                                                                          'se_withheld': bool(withheld)})
+    est_columns = ['model', 'treatment', 'parameter', 'estimate', 'se', 'ci_low', 'ci_high', 'at_bound', 'n_selectors']
+    fit_columns = ['model', 'treatment', 'n_selectors', 'n_obs', 'n_params', 'log_lik', 'aic', 'bic', 'converged',
+                   'at_bound', 'se_withheld']
+    return pd.DataFrame(est_rows, columns=est_columns), pd.DataFrame(fit_rows, columns=fit_columns)
 
 
 def _summary(name, params, log_lik, n_obs, n_params, converged) -> dict:
@@ -461,7 +583,8 @@ def fit_per_selector(model: LearningModel, trials: Trials, n_starts: int = 3, se
     -------
     DataFrame, one row per selector: ``selector_id``, ``treatment``, one column per parameter (``bias``
     NaN for selectors who never saw a badge: not identified), ``log_lik``, ``n_obs``, ``n_params`` (bias
-    counts only for selectors who saw badges), ``aic``, ``bic``.
+    counts only for selectors who saw badges), ``aic``, ``bic``, ``at_bound`` (names of this selector's
+    estimates on a bound, '' if none; :func:`summarize_per_selector` counts them).
     """
     S, k = len(trials.selectors), len(model.params)
     n_obs = trials.n_obs
@@ -483,10 +606,15 @@ def fit_per_selector(model: LearningModel, trials: Trials, n_starts: int = 3, se
             better = nll < best_nll
             best_nll[better] = nll[better]
             best_theta[better] = theta[better]
+    low, high = _on_bound(model, best_theta)
     table = pd.DataFrame(best_theta, columns=list(model.params))
     if 'bias' in table:
         # A selector who never saw a badge gives the bias no information: its value would be the start.
         table.loc[~trials.saw_badges, 'bias'] = np.nan
+        column = list(model.params).index('bias')
+        low[~trials.saw_badges, column] = high[~trials.saw_badges, column] = False
+    names = np.array(list(model.params))
+    bounded = [','.join(names[row]) for row in (low | high)] if k else [''] * S
     table.insert(0, 'treatment', trials.treatment)
     table.insert(0, 'selector_id', trials.selectors)
     table['log_lik'] = -best_nll
@@ -494,11 +622,37 @@ def fit_per_selector(model: LearningModel, trials: Trials, n_starts: int = 3, se
     table['n_params'] = n_params
     table['aic'] = 2 * n_params + 2 * best_nll
     table['bic'] = n_params * np.log(np.maximum(n_obs, 1)) + 2 * best_nll
+    table['at_bound'] = bounded
     return table
 
 
+def summarize_per_selector(table: pd.DataFrame, model: LearningModel) -> pd.DataFrame:
+    """Per-selector estimates by treatment and parameter, with how many selectors sit on a bound.
+
+    Returns
+    -------
+    DataFrame: ``treatment``, ``parameter``, ``n_selectors`` (with an estimate), ``median``, ``q25``,
+    ``q75``, ``n_at_lower``, ``n_at_upper`` (selectors whose estimate is on that bound: with 10–20
+    choices each, many are, and their estimates say little beyond a direction).
+    """
+    rows = []
+    for treatment, part in table.groupby('treatment', sort=False):
+        for name, p in model.params.items():
+            values = part[name].dropna()
+            if values.empty:
+                continue
+            tol = 1e-4 * (p.upper - p.lower)
+            rows.append(dict(treatment=treatment, parameter=name, n_selectors=len(values), median=values.median(),
+                             q25=values.quantile(0.25), q75=values.quantile(0.75),
+                             n_at_lower=int((values <= p.lower + tol).sum()),
+                             n_at_upper=int((values >= p.upper - tol).sum())))
+    return pd.DataFrame(rows, columns=['treatment', 'parameter', 'n_selectors', 'median', 'q25', 'q75', 'n_at_lower',
+                                       'n_at_upper'])
+
+
 def compare_models(trials: Trials, models=None, per_selector: bool = False, n_starts: int = 5, seed: int = 0,
-                   progress: bool = False) -> tuple[pd.DataFrame, dict]:
+                   progress: bool = False, by_treatment: bool = True,
+                   min_selectors: int = 1) -> tuple[pd.DataFrame, dict]:
     """Fit several models and compare them by AIC/BIC.
 
     Parameters
@@ -506,12 +660,18 @@ def compare_models(trials: Trials, models=None, per_selector: bool = False, n_st
     trials : from :func:`prepare_trials`.
     models : list of :class:`LearningModel` (default: random, static, Rescorla–Wagner, EWA).
     per_selector : also fit one parameter set per selector (sums log-likelihoods and parameters).
+    by_treatment : True (default): each treatment gets its own parameter set (:func:`fit_by_treatment`);
+        the comparison row ``fit='per_treatment'`` sums log-likelihoods and parameters over treatments.
+        False: one set over everybody (``fit='pooled'``; only sensible within one treatment).
+    min_selectors : passed to :func:`fit_by_treatment` (SEs withheld below it).
 
     Returns
     -------
-    (table, fits): table has columns ``model``, ``fit`` ('pooled' / 'per_selector'), ``n_params``,
-    ``n_obs``, ``log_lik``, ``aic``, ``bic``, ``delta_aic``, ``delta_bic`` (relative to the best row),
-    ``aic_weight``; fits maps (model name, fit) to the pooled dict or per-selector DataFrame.
+    (table, fits): table has columns ``model``, ``fit`` ('per_treatment' / 'pooled' / 'per_selector'),
+    ``n_params``, ``n_obs``, ``log_lik``, ``aic``, ``bic``, ``delta_aic``, ``delta_bic`` (relative to the best
+    row), ``aic_weight``; fits maps (model name, 'per_treatment') to (estimates, fits) DataFrames of
+    :func:`fit_by_treatment`, (model name, 'pooled') to the :func:`fit_pooled` dict and
+    (model name, 'per_selector') to the per-selector DataFrame.
     """
     models = models if models is not None else [RandomChoice(), StaticPreference(), RescorlaWagner(), EWA()]
     rows, fits = [], {}
@@ -520,9 +680,19 @@ def compare_models(trials: Trials, models=None, per_selector: bool = False, n_st
         from tqdm.auto import tqdm
         iterator = tqdm(models, desc='learning models', unit='model')
     for model in iterator:
-        pooled = fit_pooled(model, trials, n_starts=n_starts, seed=seed)
-        fits[(model.name, 'pooled')] = pooled
-        rows.append({k: pooled[k] for k in ('model', 'n_params', 'n_obs', 'log_lik', 'aic', 'bic')} | {'fit': 'pooled'})
+        if by_treatment:
+            estimates, per_treatment = fit_by_treatment(model, trials, n_starts=n_starts, seed=seed,
+                                                        min_selectors=min_selectors)
+            fits[(model.name, 'per_treatment')] = (estimates, per_treatment)
+            log_lik, n_params = float(per_treatment['log_lik'].sum()), int(per_treatment['n_params'].sum())
+            n_obs = int(per_treatment['n_obs'].sum())
+            rows.append(dict(model=model.name, fit='per_treatment', n_params=n_params, n_obs=n_obs, log_lik=log_lik,
+                             aic=2 * n_params - 2 * log_lik, bic=n_params * np.log(max(n_obs, 1)) - 2 * log_lik))
+        else:
+            pooled = fit_pooled(model, trials, n_starts=n_starts, seed=seed)
+            fits[(model.name, 'pooled')] = pooled
+            rows.append({k: pooled[k] for k in ('model', 'n_params', 'n_obs', 'log_lik', 'aic', 'bic')}
+                        | {'fit': 'pooled'})
         if per_selector and model.params:
             table = fit_per_selector(model, trials, n_starts=max(1, min(n_starts, 3)), seed=seed)
             fits[(model.name, 'per_selector')] = table

@@ -25,6 +25,8 @@ __all__ = ['build_report', 'plot_choice_share', 'plot_returns_by_kind', 'plot_mo
 
 # Above this many choices the variational mixed model takes minutes (26 s at 19,500); "auto" then skips it.
 MIXED_AUTO_LIMIT = 25000
+# Fewest selectors (clusters) per treatment for a standard error, CI or test: below it they are withheld.
+MIN_SELECTORS = 1
 _COLORS = {'hidden': '#1f77b4', 'disclosed': '#d62728', 'false_label': '#2ca02c'}
 
 
@@ -192,20 +194,28 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     page.heading('Learning models')
     trials = learning_models.prepare_trials(sample)
     comparison, model_fits = learning_models.compare_models(trials, per_selector=per_selector, n_starts=n_starts,
-                                                            seed=seed, progress=progress)
+                                                            seed=seed, progress=progress,
+                                                            min_selectors=MIN_SELECTORS)
     plot_model_comparison(comparison, out_dir / 'model_comparison.png')
     page.figure('model_comparison.png', 'model comparison')
-    page.table('Model comparison (AIC/BIC; lower is better)', comparison)
-    pooled = pd.DataFrame([v for (name, fit), v in model_fits.items() if fit == 'pooled'])
-    statistics = ['log_lik', 'n_obs', 'n_params', 'aic', 'bic', 'converged']
-    pooled = pooled[['model'] + [c for c in pooled.columns if c not in statistics + ['model']] + statistics]
-    page.table('Pooled parameter estimates', pooled)
+    page.table('Model comparison (AIC/BIC; lower is better; per_treatment = one parameter set per treatment)',
+               comparison)
+    estimates = pd.concat([v[0] for (name, fit), v in model_fits.items() if fit == 'per_treatment'], ignore_index=True)
+    fit_stats = pd.concat([v[1] for (name, fit), v in model_fits.items() if fit == 'per_treatment'], ignore_index=True)
+    estimates.to_csv(out_dir / 'learning_models_by_treatment.csv', index=False)
+    fit_stats.to_csv(out_dir / 'learning_models_fit_by_treatment.csv', index=False)
+    page.text('Each treatment is fitted on its own (never hidden and disclosed pooled). The identity bias is not '
+              'estimated where no badge is shown (hidden): it has no row there. se: selector-clustered sandwich; '
+              'CI: Wald 95%. An estimate on a bound of its range (at_bound) has no se: the asymptotics behind it '
+              'do not hold there.')
+    page.table('Learning-model estimates per treatment', estimates)
+    page.table('Learning-model fits per treatment (at_bound: parameters on a bound)', fit_stats)
     for model in (learning_models.RescorlaWagner(), learning_models.EWA()):
         page.table(f'Parameters of {model.name}', model.describe())
         table = model_fits.get((model.name, 'per_selector'))
         if table is not None:
-            summary = table.groupby('treatment')[model.param_names].median().reset_index()
-            page.table(f'{model.name} per selector: median estimates by treatment', summary)
+            page.table(f'{model.name} per selector: estimates by treatment and how many selectors sit on a bound',
+                       learning_models.summarize_per_selector(table, model))
     steps.update()
 
     page.heading('Candidates')
