@@ -61,11 +61,14 @@ def main(argv=None) -> int:
         timed('mixed logit, selector + group intercepts (VB)', regression.mixed_logit, sample)
     trials = timed('arrange trials for learning models', learning_models.prepare_trials, sample)
     for model in (learning_models.RescorlaWagner(), learning_models.EWA()):
-        fit = timed(f'{model.name}: pooled MLE, 5 starts', learning_models.fit_pooled, model, trials, n_starts=5)
-        print('  ' + ', '.join(f'{name}={fit[name]:.3f}' for name in model.param_names))
+        estimates, _ = timed(f'{model.name}: MLE per treatment + clustered SEs, 5 starts',
+                             learning_models.fit_by_treatment, model, trials, n_starts=5)
+        for treatment, part in estimates.groupby('treatment', sort=False):
+            print(f'  {treatment}: ' + ', '.join(f'{r.parameter}={r.estimate:.3f} (se {r.se:.3f})'
+                                                for r in part.itertuples()))
         timed(f'{model.name}: per selector ({len(trials.selectors)}), 3 starts',
               learning_models.fit_per_selector, model, trials, n_starts=3)
-    timed('model comparison (4 models pooled, 5 starts)', learning_models.compare_models, trials)
+    timed('model comparison (4 models per treatment, 5 starts)', learning_models.compare_models, trials)
     print(f'total {sum(t for _, t in timings):.1f} s')
     return 0
 
