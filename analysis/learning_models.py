@@ -374,9 +374,24 @@ def _starts(model: LearningModel, n_starts: int, rng: np.random.Generator, size=
     return starts
 
 
+def _badge_follows_kind(trials: Trials) -> bool:
+    """True if on every offered card the badge 'AI' is the true kind (disclosed) or its opposite
+    (false_label) or absent: then a fixed preference by kind and one by badge cannot be told apart."""
+    offered = trials.kinds >= 0
+    is_ai = (trials.kinds == AI)[offered]
+    badge = trials.ai_badge[offered] > 0
+    return bool(np.all(badge == is_ai) or np.all(badge != is_ai) or not badge.any())
+
+
 def _identified(model: LearningModel, trials: Trials) -> np.ndarray:
-    """Which parameters the data can inform: the identity bias only if somebody saw a badge."""
-    return np.array([not (name == 'bias' and not trials.saw_badges.any()) for name in model.params], dtype=bool)
+    """Which parameters the data can inform: the identity bias only if somebody saw a badge, and, in
+    the static model (no learned values to separate it from), only if badges do not follow the kind."""
+    if 'bias' not in model.params:
+        return np.ones(len(model.params), dtype=bool)
+    informed = trials.saw_badges.any()
+    if isinstance(model, StaticPreference):
+        informed = informed and not _badge_follows_kind(trials)
+    return np.array([name != 'bias' or informed for name in model.params], dtype=bool)
 
 
 def _on_bound(model: LearningModel, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -78,6 +78,16 @@ def test_per_selector_summary_counts_selectors_on_a_bound():
     assert (table['at_bound'].str.contains('beta') == ((table['beta'] >= 50 - 5e-3) | (table['beta'] <= 5e-3))).all()
 
 
+def test_static_bias_is_not_estimated_where_the_badge_follows_the_kind():
+    # disclosed alone: 'AI' badge on exactly the AI cards, so a fixed kind preference and a badge bias
+    # are one number; only hidden + disclosed together separate them
+    decisions = _decisions('static', dict(kind_preference=0.5, bias=-0.8), treatments=['hidden', 'disclosed'],
+                           n_groups=10, n_rounds=5, seed=3)
+    estimates, _ = fit_by_treatment(StaticPreference(), prepare_trials(decisions), n_starts=1)
+    assert 'bias' not in set(estimates['parameter'])
+    assert set(estimates['treatment']) == {'hidden', 'disclosed'}
+
+
 def test_sandwich_se_matches_statsmodels_cluster_robust_logit():
     # One AI and one human card: the static-preference model is a logit of chose_ai on
     # [1, disclosed] with coefficients (kind_preference, bias); statsmodels' cluster-robust Logit is the
