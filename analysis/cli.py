@@ -1,7 +1,9 @@
 """Command line: ``python -m analysis report ...`` and ``python -m analysis simulate ...``.
 
 Bad input (a missing column, an empty or binary file, a wrong export) prints one line
-``error: <file>: <problem>`` on stderr and exits with status 2, never a traceback.
+``error: <file>: <problem>`` on stderr and exits with status 2, never a traceback. A valid file with too
+few selectors for some statistics still gets its report (exit 0); each withheld statistic is one line
+``warning: withheld: ...`` on stderr and listed at the top of the report.
 """
 from __future__ import annotations
 
@@ -104,11 +106,20 @@ def _report(args) -> int:
     read_export(args.export)
     if args.candidates:
         load_candidates(args.candidates)
-    from .report import build_report
-    path = build_report(args.export, args.out, candidates=args.candidates, n_boot=args.n_boot,
-                        curve_boot=args.curve_boot, mixed=args.mixed, per_selector=args.per_selector,
-                        n_starts=args.starts, seed=args.seed,
-                        progress=not args.no_progress)
+    import warnings
+
+    from .report import WithheldStatistic, build_report
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', WithheldStatistic)
+        path = build_report(args.export, args.out, candidates=args.candidates, n_boot=args.n_boot,
+                            curve_boot=args.curve_boot, mixed=args.mixed, per_selector=args.per_selector,
+                            n_starts=args.starts, seed=args.seed,
+                            progress=not args.no_progress)
+    for warning in caught:
+        if issubclass(warning.category, WithheldStatistic):
+            print(f'warning: withheld: {warning.message}', file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     print(f'report written: {path}')
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -21,12 +22,20 @@ from . import curves, learning_curve, learning_models, regression  # noqa: E402
 from .io import ExportError, exclusion_summary, fit_sample, load_candidates, read_export  # noqa: E402
 
 __all__ = ['build_report', 'plot_choice_share', 'plot_returns_by_kind', 'plot_model_comparison',
-           'MIXED_AUTO_LIMIT']
+           'MIXED_AUTO_LIMIT', 'MIN_SELECTORS', 'WithheldStatistic']
 
 # Above this many choices the variational mixed model takes minutes (26 s at 19,500); "auto" then skips it.
 MIXED_AUTO_LIMIT = 25000
-# Fewest selectors (clusters) per treatment for a standard error, CI or test: below it they are withheld.
-MIN_SELECTORS = 1
+# Fewest selectors (the clusters) in a treatment for a standard error, CI or test on it; below it they are
+# withheld with a warning. Cluster-robust SEs and the cluster bootstrap need many clusters (with one they
+# are 0: "p = 0, CI [0, 0]"); 10 only stops the absurd, with 10-30 read the SEs as rough.
+MIN_SELECTORS = 10
+# Fewest candidates for the message-return regressions (SEs clustered by candidate).
+MIN_CANDIDATES = 10
+
+
+class WithheldStatistic(UserWarning):
+    """A statistic left out of the report because there are too few selectors or candidates for it."""
 _COLORS = {'hidden': '#1f77b4', 'disclosed': '#d62728', 'false_label': '#2ca02c'}
 
 
@@ -91,6 +100,17 @@ def plot_model_comparison(table: pd.DataFrame, path) -> None:
     plt.close(fig)
 
 
+def _withhold(frame: pd.DataFrame, columns, small: set, treatment: str = 'treatment') -> pd.DataFrame:
+    """frame with ``columns`` blanked (NaN) in the rows of the treatments in ``small``."""
+    frame = frame.copy()
+    rows = frame[treatment].isin(small)
+    for column in columns:
+        if column in frame:
+            frame[column] = frame[column].astype(object) if frame[column].dtype == bool else frame[column]
+            frame.loc[rows, column] = np.nan
+    return frame
+
+
 def _table(frame: pd.DataFrame) -> str:
     # 4 significant digits, but no exponent for log-likelihoods and AICs in the tens of thousands
     return frame.to_html(index=False, float_format=lambda x: f'{x:.1f}' if 1e3 <= abs(x) < 1e9 else f'{x:.4g}',
@@ -103,12 +123,19 @@ class _Page:
     def __init__(self, title):
         self.title = title
         self.parts = []
+        self.warnings = []
 
     def heading(self, text):
         self.parts.append(f'<h2>{html.escape(text)}</h2>')
 
     def text(self, text):
         self.parts.append(f'<p>{html.escape(text)}</p>')
+
+    def warning(self, text):
+        """A withheld statistic: shown where it would have been, listed at the top, raised as a warning."""
+        self.warnings.append(text)
+        self.parts.append(f'<p class="warning"><strong>Withheld:</strong> {html.escape(text)}</p>')
+        warnings.warn(text, WithheldStatistic, stacklevel=3)
 
     def table(self, caption, frame):
         self.parts.append(f'<h3>{html.escape(caption)}</h3>' + _table(frame))
@@ -120,9 +147,14 @@ class _Page:
         style = ('body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}'
                  'table.t{border-collapse:collapse;font-size:13px;margin-bottom:1em}'
                  'table.t td,table.t th{border:1px solid #ccc;padding:2px 6px;text-align:right}'
-                 'h2{border-bottom:1px solid #999;margin-top:2em}')
+                 'h2{border-bottom:1px solid #999;margin-top:2em}.warning{color:#a00}')
+        summary = ''
+        if self.warnings:
+            items = ''.join(f'<li>{html.escape(w)}</li>' for w in self.warnings)
+            summary = (f'<div class="warning"><h2>Warnings: {len(self.warnings)} statistic(s) withheld</h2>'
+                       f'<ul>{items}</ul></div>')
         return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>'
-                f'<style>{style}</style></head><body><h1>{html.escape(self.title)}</h1>'
+                f'<style>{style}</style></head><body><h1>{html.escape(self.title)}</h1>' + summary
                 + '\n'.join(self.parts) + '</body></html>')
 
 
@@ -161,6 +193,17 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     exclusions = exclusion_summary(data)
     page.table('Decisions kept and excluded from the fits (no choice = timed out or empty chose_ai)', exclusions)
     sample = fit_sample(data)
+    per_treatment = sample[sample['chose_ai'].notna()].groupby('treatment')['selector_id'].nunique()
+    small = {t for t, n in per_treatment.items() if n < MIN_SELECTORS}
+
+    def few(what):
+        names = ', '.join(f'{t} ({per_treatment[t]} selector{"s" if per_treatment[t] != 1 else ""})'
+                          for t in sorted(small))
+        return f'{what}: fewer than {MIN_SELECTORS} selectors with a choice in {names}.'
+
+    if small:
+        page.text(f'Standard errors, CIs and tests need at least {MIN_SELECTORS} selectors (clusters) per '
+                  'treatment; below that they are withheld and the estimates are descriptive only.')
     steps.update()
 
     page.heading('AI choice by round')
@@ -168,22 +211,37 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     steps.update()
     params, fits = learning_curve.fit_learning_curves(sample, n_boot=curve_boot, seed=seed)
     differences = learning_curve.compare_learning_curves(sample, n_boot=curve_boot, seed=seed, params=params)
-    plot_choice_share(shares, params, out_dir / 'ai_choice_by_round.png')
+    plot_choice_share(_withhold(shares, ['ci_low', 'ci_high'], small), params, out_dir / 'ai_choice_by_round.png')
     page.figure('ai_choice_by_round.png', 'AI-choice share by round and treatment')
-    page.table(f'Share choosing an AI candidate (selector-clustered bootstrap CIs, {n_boot} replicates)', shares)
+    if small:
+        page.warning(few('bootstrap CIs of the AI-choice share and the comparison with chance'))
+    page.table(f'Share choosing an AI candidate (selector-clustered bootstrap CIs, {n_boot} replicates)',
+               _withhold(shares, ['ci_low', 'ci_high', 'above_chance'], small))
     page.text('Learning curve p(t) = p_inf − (p_inf − p0)·exp(−k(t−1)), maximum likelihood per treatment; '
               f'CIs from {curve_boot} selector-clustered bootstrap replicates; se from the Hessian.')
-    page.table('Learning-curve parameters', params)
-    page.table('Fit and likelihood-ratio test against a flat curve (df = 2)', fits)
+    if small:
+        page.warning(few('learning-curve SEs, CIs and the likelihood-ratio test against a flat curve'))
+    page.table('Learning-curve parameters', _withhold(params, ['se', 'ci_low', 'ci_high'], small))
+    page.table('Fit and likelihood-ratio test against a flat curve (df = 2)',
+               _withhold(fits, ['lr_stat', 'lr_p_value'], small))
     if not differences.empty:
-        page.table('Treatment differences in the curve parameters', differences)
+        involved = differences['contrast'].map(lambda c: bool(set(c.split(' - ')) & small))
+        if involved.any():
+            page.warning(few('Treatment differences in the curve parameters involving these treatments'))
+        if not involved.all():
+            page.table('Treatment differences in the curve parameters', differences[~involved])
     steps.update()
 
     page.heading('Logistic regressions: chose_ai ~ round0 × treatment')
-    gee = regression.gee_logit(sample)
-    page.table('GEE (selector clusters, exchangeable, robust SEs)', gee)
+    if small:
+        page.warning(few('GEE and mixed logit (their SEs rest on the selector clusters of every treatment)'))
+    else:
+        gee = regression.gee_logit(sample)
+        page.table('GEE (selector clusters, exchangeable, robust SEs)', gee)
     n_choices = int(sample['chose_ai'].notna().sum())
-    if mixed == 'on' or (mixed == 'auto' and n_choices <= MIXED_AUTO_LIMIT):
+    if small:
+        pass  # withheld above, with the GEE
+    elif mixed == 'on' or (mixed == 'auto' and n_choices <= MIXED_AUTO_LIMIT):
         page.table('Mixed logit, random intercepts for selector and group (variational Bayes)',
                    regression.mixed_logit(sample, seed=seed))
     else:
@@ -208,6 +266,8 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
               'estimated where no badge is shown (hidden): it has no row there. se: selector-clustered sandwich; '
               'CI: Wald 95%. An estimate on a bound of its range (at_bound) has no se: the asymptotics behind it '
               'do not hold there.')
+    if small:
+        page.warning(few('learning-model SEs and CIs'))
     page.table('Learning-model estimates per treatment', estimates)
     page.table('Learning-model fits per treatment (at_bound: parameters on a bound)', fit_stats)
     for model in (learning_models.RescorlaWagner(), learning_models.EWA()):
@@ -224,7 +284,15 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     decided = sample[sample['return_timed_out'] != 1]
     page.text(f'{len(sample) - len(decided)} returns that timed out are left out of the candidate statistics.')
     page.table('Returns by kind (points returned to each choosing selector)', cand.returns_by_kind(decided))
-    page.table("AI vs human returns: Cohen's d, Welch test", cand.kind_difference(decided))
+    n_selectors = int(sample['selector_id'].nunique())
+    if n_selectors < MIN_SELECTORS:
+        page.warning(f"AI vs human returns: Cohen's d CI and Welch test: {n_selectors} selector(s) in the file, "
+                     f'fewer than {MIN_SELECTORS}.')
+        page.table("AI vs human returns: Cohen's d (descriptive)",
+                   cand.kind_difference(decided).drop(columns=['d_ci_low', 'd_ci_high', 'welch_t', 'p_value'],
+                                                      errors='ignore'))
+    else:
+        page.table("AI vs human returns: Cohen's d, Welch test", cand.kind_difference(decided))
     plot_returns_by_kind(decided, out_dir / 'returns_by_kind.png')
     page.figure('returns_by_kind.png', 'returns by kind')
     if cand_data is not None:
@@ -234,8 +302,14 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
                   f'{int((chosen & ~cand.decided_returns(cand_data)).sum())} chosen candidate-rounds whose returns '
                   'timed out are left out of the message statistics below.')
         page.table('Message length by kind (characters)', cand.message_length_by_kind(cand_data))
-        page.table('Does the message predict the return? (return share; OLS SEs clustered by candidate)',
-                   cand.message_return_association(cand_data))
+        n_candidates = int(cand_data.groupby(['group_key', 'candidate_id']).ngroups) if 'group_key' in cand_data \
+            else int(cand_data['candidate_id'].nunique())
+        if n_candidates < MIN_CANDIDATES:
+            page.warning(f'Message → return regressions (SEs clustered by candidate): {n_candidates} candidates, '
+                         f'fewer than {MIN_CANDIDATES}.')
+        else:
+            page.table('Does the message predict the return? (return share; OLS SEs clustered by candidate)',
+                       cand.message_return_association(cand_data))
     steps.update()
     beliefs = cand.belief_accuracy(data)
     if not beliefs.empty:

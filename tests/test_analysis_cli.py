@@ -14,7 +14,8 @@ def _run(*args, timeout=300):
 
 def test_simulate_then_report_writes_html_and_figures(tmp_path):
     export, candidates = tmp_path / 'decisions.csv', tmp_path / 'candidates.csv'
-    result = _run('simulate', '--out', export, '--candidates-out', candidates, '--groups', 6, '--rounds', 6,
+    # 30 groups: 10 selectors per treatment, the report's minimum for SEs and tests (fewer withholds them)
+    result = _run('simulate', '--out', export, '--candidates-out', candidates, '--groups', 30, '--rounds', 6,
                   '--timeout-rate', 0.05, '--param', 'alpha=0.4', '--seed', 3)
     assert result.returncode == 0, result.stderr
     result = _run('report', export, '--candidates', candidates, '--out', tmp_path / 'out', '--n-boot', 100,
@@ -25,8 +26,30 @@ def test_simulate_then_report_writes_html_and_figures(tmp_path):
         assert (tmp_path / 'out' / figure).stat().st_size > 5000
         assert f'src="{figure}"' in html
     for heading in ('Learning-curve parameters', 'Model comparison', 'GEE', 'Mixed logit', 'Message length by kind',
-                    'Belief accuracy', 'Decisions kept and excluded'):
+                    'Belief accuracy', 'Decisions kept and excluded', 'Learning-model estimates per treatment'):
         assert heading in html
+    assert 'Withheld' not in html and 'warning' not in result.stderr
+
+
+def test_one_selector_file_reports_estimates_but_withholds_inference(tmp_path):
+    export = tmp_path / 'one.csv'
+    result = _run('simulate', '--out', export, '--groups', 1, '--selectors', 1, '--rounds', 10,
+                  '--treatments', 'disclosed', '--seed', 1)
+    assert result.returncode == 0, result.stderr
+    result = _run('report', export, '--out', tmp_path / 'out', '--n-boot', 50, '--curve-boot', 10, '--starts', 1,
+                  '--no-progress')
+    # a valid file: the report is written (exit 0), every statistic needing clusters is withheld with a warning
+    assert result.returncode == 0, result.stderr
+    assert 'Traceback' not in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith('warning: withheld:')]
+    assert len(warnings) >= 4 and all('fewer than 10' in line for line in warnings)
+    html = (tmp_path / 'out' / 'report.html').read_text(encoding='utf-8')
+    assert 'Warnings: ' in html and 'fewer than 10 selectors with a choice in disclosed (1 selector)' in html
+    assert 'GEE (selector clusters' not in html and 'Mixed logit, random intercepts' not in html
+    import pandas as pd
+    estimates = pd.read_csv(tmp_path / 'out' / 'learning_models_by_treatment.csv')
+    assert estimates['estimate'].notna().all() and estimates['se'].isna().all()
+    assert estimates[['ci_low', 'ci_high']].isna().all().all()
 
 
 def test_report_on_a_trust_game_export(tmp_path):
@@ -61,6 +84,9 @@ def test_report_on_a_real_otree_bot_export(tmp_path):
     assert result.returncode == 0, result.stderr
     html = (tmp_path / 'report.html').read_text(encoding='utf-8')
     assert 'Belief accuracy' in html and 'Treatment differences' in html
+    # a handful of bot selectors per treatment: the curve differences and the GEE are withheld (issue 13:
+    # they used to print p-values from one or two clusters)
+    assert 'Treatment differences in the curve parameters involving these treatments: fewer than 10' in html
 
 
 def test_real_otree_export_timeouts_are_flagged_and_counted():

@@ -51,6 +51,7 @@ def test_report_fits_each_treatment_separately_without_a_hidden_bias(report_dir)
         assert not row['at_bound']
     html = (report_dir / 'report.html').read_text(encoding='utf-8')
     assert 'Learning-model estimates per treatment' in html and 'at_bound' in html
+    assert 'Withheld' not in html  # 75 selectors per treatment: nothing withheld
     fits = pd.read_csv(report_dir / 'learning_models_fit_by_treatment.csv')
     assert fits.groupby('model')['treatment'].nunique().eq(2).all()
 
