@@ -354,11 +354,24 @@ def negative_log_likelihood(model: LearningModel, theta, trials: Trials, gradien
     return (nll, grad) if gradient else nll
 
 
+def _bias_informed(model: LearningModel, trials: Trials) -> np.ndarray:
+    """Per selector: does its data inform the identity bias? Only with badges, and in the static model
+    only if its badges do not follow the kind (they always do within one treatment)."""
+    informed = trials.saw_badges.copy()
+    if isinstance(model, StaticPreference):
+        offered = trials.kinds >= 0
+        is_ai, badge = trials.kinds == AI, trials.ai_badge > 0
+        same = np.where(offered, badge == is_ai, True).all(axis=(1, 2))
+        opposite = np.where(offered, badge != is_ai, True).all(axis=(1, 2))
+        informed &= ~(same | opposite)
+    return informed
+
+
 def _n_free(model: LearningModel, trials: Trials) -> np.ndarray:
     """Parameters per selector that the data can inform (bias needs badges)."""
     n = np.full(len(trials.selectors), len(model.params))
     if 'bias' in model.params:
-        n = n - (~trials.saw_badges).astype(int)
+        n = n - (~_bias_informed(model, trials)).astype(int)
     return n
 
 
@@ -625,9 +638,10 @@ def fit_per_selector(model: LearningModel, trials: Trials, n_starts: int = 3, se
     table = pd.DataFrame(best_theta, columns=list(model.params))
     if 'bias' in table:
         # A selector who never saw a badge gives the bias no information: its value would be the start.
-        table.loc[~trials.saw_badges, 'bias'] = np.nan
+        uninformed = ~_bias_informed(model, trials)
+        table.loc[uninformed, 'bias'] = np.nan
         column = list(model.params).index('bias')
-        low[~trials.saw_badges, column] = high[~trials.saw_badges, column] = False
+        low[uninformed, column] = high[uninformed, column] = False
     names = np.array(list(model.params))
     bounded = [','.join(names[row]) for row in (low | high)] if k else [''] * S
     table.insert(0, 'treatment', trials.treatment)
