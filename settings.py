@@ -87,7 +87,7 @@ SESSION_CONFIGS = [
 
 # partner_selection keeps roles, treatment and exclusion/dropout state on the participant across rounds.
 PARTICIPANT_FIELDS = [
-    'ps_role', 'candidate_id', 'treatment', 'excluded', 'dropped', 'timeout_streak', 'arrived_at',
+    'ps_role', 'candidate_id', 'treatment', 'excluded', 'exclusion_reason', 'dropped', 'timeout_streak', 'arrived_at',
     'prolific_study_id', 'prolific_session_id',  # online room: from the study URL (see README)
 ]
 SESSION_FIELDS = ['ps_groups_formed']

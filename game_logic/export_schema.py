@@ -6,8 +6,12 @@ lists DECISION_COLUMNS, CANDIDATE_COLUMNS, AI_CALL_COLUMNS and TRUST_GAME_COLUMN
 
 Free of oTree so that `analysis` can validate files against the very lists the apps write.
 """
+import hashlib
 import json
 from dataclasses import dataclass
+from typing import Mapping
+
+from . import session_config
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,36 @@ class Export:
     rows: str
     columns: tuple
 
+
+def config_id(values: Mapping) -> str:
+    """A short stable id of a session's configuration: the first 12 hex digits of the SHA-256 of every
+    session-config field's value (session_config.FIELDS, as parsed: typed, defaults filled in) as sorted
+    JSON. Equal ids mean equal values of every field; the config's name is not part of it. A code version
+    that adds a field gives every config a new id (the new field's value is part of the hash)."""
+    canonical = {f.name: values[f.name] for f in session_config.FIELDS}
+    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(',', ':'))
+    return hashlib.sha256(text.encode('utf8')).hexdigest()[:12]
+
+
+# Under which configuration a row was produced (the config export has the values). In the AI calls and the
+# config export now; the decisions, candidates and trust_game exports get them (and the composition) once
+# analysis/io.py lists them in _ADDED_LATER (its validator requires every schema column, so adding them here
+# alone would refuse every export collected before).
+CONFIG_ID_COLUMNS = (
+    Column('config_name', "the session config's `name` (settings.py SESSION_CONFIGS)"),
+    Column('config_id', "short stable hash of every session-config field's value (`export_schema.config_id`): "
+                        'rows with the same id ran under the same values; they are in `custom_export_config`'),
+)
+
+# The group as it was formed (not the configured sizes): partner_selection rows; counted when the group
+# formed, so later exclusions and dropouts do not change them (see `active` / `dropped` in the candidates).
+GROUP_COMPOSITION_COLUMNS = (
+    Column('group_incomplete', '1 if the group formed with fewer humans than `num_selectors + num_human_candidates` '
+                               '(lab remainder with `remainder = smaller_group`, or arrival fallback), else 0'),
+    Column('group_selectors', 'selectors seated in the group when it formed (S)'),
+    Column('group_human_candidates', 'human candidates seated in the group when it formed (H)'),
+    Column('group_ai_candidates', 'AI candidates in the group (A; `num_ai_candidates`)'),
+)
 
 # partner_selection `custom_export`: one row per selector × played round
 DECISION_SCHEMA = (
@@ -120,6 +154,10 @@ AI_CALL_SCHEMA = (
                               '`rate_limited`, `bad_response`, `invalid_json`, `schema:<detail>` (e.g. '
                               '`schema:return_out_of_range`), `deadline`, `not_started` (lost in a server '
                               'restart), `error:<Type>` ([docs/ai_partners.md](ai_partners.md))'),
+    # added last: readers that index the columns by position keep working
+    *CONFIG_ID_COLUMNS,
+    *(Column(c.name, c.description + '; empty in trust_game (a pair is one trustor and one trustee)')
+      for c in GROUP_COMPOSITION_COLUMNS),
 )
 
 # trust_game `custom_export`: one row per trustor × played round
@@ -144,10 +182,24 @@ TRUST_GAME_SCHEMA = (
     Column('return_fallback', "1 if an AI trustee's return fell back to the scripted policy"),
 )
 
+
+def _field_description(field) -> str:
+    return f"session config `{field.name}` ({field.allowed()}; default `{field.default!r}`): {field.meaning}".replace('|', '/')
+
+
+# `custom_export_config` of both apps: one row per session. Generated from session_config.FIELDS: adding a
+# field adds a column. Booleans are 1/0; text as configured.
+CONFIG_SCHEMA = (
+    Column('session_code', 'oTree session code'),
+    *CONFIG_ID_COLUMNS,
+    *(Column(f.name, _field_description(f)) for f in session_config.FIELDS),
+)
+
 DECISION_COLUMNS = [column.name for column in DECISION_SCHEMA]
 CANDIDATE_COLUMNS = [column.name for column in CANDIDATE_SCHEMA]
 AI_CALL_COLUMNS = [column.name for column in AI_CALL_SCHEMA]
 TRUST_GAME_COLUMNS = [column.name for column in TRUST_GAME_SCHEMA]
+CONFIG_COLUMNS = [column.name for column in CONFIG_SCHEMA]
 
 # The codebook's sections, in order (docs/codebook.md).
 EXPORTS = (

@@ -18,6 +18,8 @@ UNDISCLOSED_IDENTITIES = ('hidden', 'false_label')
 PARTNER_KINDS = ('human', 'ai')
 AI_POLICIES = ('scripted', 'llm')
 GROUPINGS = ('lab', 'arrival')
+# What happens to participants who cannot fill a group (fewer than num_selectors + num_human_candidates).
+REMAINDER_POLICIES = ('smaller_group', 'leave')
 # When the belief bonus is paid (always after the last played round; never in a round's feedback or payoff).
 BELIEF_PAYMENTS = ('one_random_round', 'all_rounds')
 # Card letters available (game_logic.society.LABEL_LETTERS): the most candidates one group can show.
@@ -132,6 +134,13 @@ FIELDS = (
     Field('grouping', str, 'lab', _PS,
           'lab (groups from the session\'s participants) or arrival (online: groups by arrival time)',
           choices=GROUPINGS),
+    Field('remainder', str, 'smaller_group', _PS,
+          'participants who cannot fill a group (lab: participants not a multiple of num_selectors + '
+          'num_human_candidates; arrival: those still waiting after arrival_max_wait_seconds): '
+          '`smaller_group` plays them as a smaller group, flagged `incomplete`, with the treatment that comes '
+          'after the complete groups\' in the rotation (never counted as a complete group); `leave` forms no '
+          'group: they are excluded (`exclusion_reason` = `left_over`), see only the payment page and get the '
+          'participation fee', choices=REMAINDER_POLICIES),
     Field('arrival_max_wait_seconds', int, 300, _PS,
           'arrival grouping: after this long whoever waits forms a smaller group (flagged `incomplete`); '
           '0 = wait forever',

@@ -153,6 +153,7 @@ def creating_session(subsession: Subsession):
     if subsession.round_number == 1:
         for pp in subsession.session.get_participants():
             pp.excluded, pp.dropped, pp.timeout_streak, pp.ps_role, pp.treatment = False, False, 0, '', ''
+            pp.exclusion_reason = ''  # no_consent, comprehension_failed or left_over (grouping.LEFT_OVER)
     if config.grouping == 'arrival':
         return  # groups form on the arrival wait page
     if subsession.round_number == 1:
@@ -207,7 +208,9 @@ def common_vars(player: Player) -> dict:
 
 # Group formation and the round's steps at the oTree boundary (they use the models above):
 # partner_selection/grouping.py and round_flow.py
-from .grouping import copy_group_setup, group_by_arrival_time_method, set_up_arrived_group, set_up_group  # noqa
+from .grouping import (  # noqa: E402
+    copy_group_setup, group_by_arrival_time_method, is_left_over, set_up_arrived_group, set_up_group,
+)
 from .round_flow import (  # noqa: E402
     collect_messages, engine_cards, offered_cards, past_rounds, process_choices, return_decisions, return_slots,
     returns_arrived, belief_summary, page_cards,
@@ -223,7 +226,7 @@ class RoundWaitPage(WaitPage):
 
     @staticmethod
     def is_displayed(player: Player):
-        return is_played_round(player)
+        return is_played_round(player) and not is_left_over(player)
 
 
 class ArrivalWaitPage(WaitPage):
@@ -248,7 +251,7 @@ class Consent(InfoPage):
 
     @staticmethod
     def is_displayed(player: Player):
-        return player.round_number == 1
+        return player.round_number == 1 and not is_left_over(player)
 
     @staticmethod
     def before_next_page(player: Player, timeout_happened):
@@ -262,6 +265,7 @@ class Consent(InfoPage):
             player.consent_timed_out = True
             player.consent = False
             player.participant.excluded = True
+            player.participant.exclusion_reason = 'no_consent'
 
 
 class Instructions(InfoPage):
@@ -311,6 +315,7 @@ class Comprehension(CleanInputPage, DecisionPage):
         if timeout_happened or player.comprehension_failed:
             player.comprehension_failed = True
             player.participant.excluded = True
+            player.participant.exclusion_reason = 'comprehension_failed'
 
 
 class ComprehensionFailed(InfoPage):
@@ -513,6 +518,10 @@ class Debrief(LastRoundPage):
     """Who each chosen partner was; in hidden and false_label the first time a selector learns it."""
 
     @staticmethod
+    def is_displayed(player: Player):
+        return LastRoundPage.is_displayed(player) and not is_left_over(player)
+
+    @staticmethod
     def vars_for_template(player: Player):
         rounds = []
         if player.participant.ps_role == C.SELECTOR and not is_excluded(player):
@@ -547,4 +556,6 @@ page_sequence = [
 
 
 # EXPORTS: partner_selection/exports.py (decisions, candidates, AI calls)
-from .exports import custom_export, custom_export_ai_calls, custom_export_candidates  # noqa: E402
+from .exports import (  # noqa: E402
+    custom_export, custom_export_ai_calls, custom_export_candidates, custom_export_config,
+)

@@ -1,14 +1,36 @@
 """partner_selection's custom exports (columns and their meaning: game_logic/export_schema.py,
 docs/codebook.md): decisions (one row per selector × played round), candidates (one per candidate ×
-played round) and AI calls (one per AI decision)."""
+played round), AI calls (one per AI decision) and the configuration (one per session). AI-call rows carry the
+session's config_name and config_id and the group's composition as formed (group_incomplete, S, H, A)."""
 import json
 
 from game_logic.export_schema import AI_CALL_COLUMNS, CANDIDATE_COLUMNS, DECISION_COLUMNS, json_text
 from study.ai_decisions import ai_call_rows
 from study.config import config_of, is_played_round
-from study.export import flag, played_groups, schema_table
+from study.export import config_cells, custom_export_config, flag, played_groups, schema_table  # noqa: F401
 
 from . import C, AICall, elicits_beliefs, offered_cards, round_candidates
+
+
+def group_composition(group) -> dict:
+    """The group as formed: incomplete flag and the selectors, human and AI candidates seated in it."""
+    roles = [p.participant.ps_role for p in group.get_players()]
+    return dict(
+        group_incomplete=flag(group.incomplete), group_selectors=roles.count(C.SELECTOR),
+        group_human_candidates=roles.count(C.CANDIDATE), group_ai_candidates=config_of(group).num_ai_candidates,
+    )
+
+
+class GroupCells:
+    """config_name, config_id and the composition per group, worked out once per export."""
+
+    def __init__(self):
+        self._cells = {}
+
+    def __call__(self, group) -> dict:
+        if group.id not in self._cells:
+            self._cells[group.id] = dict(config_cells(group), **group_composition(group))
+        return self._cells[group.id]
 
 
 def decision_row(player) -> dict:
@@ -94,4 +116,7 @@ def custom_export_candidates(players):
 
 def custom_export_ai_calls(players):
     """AI calls: one row per AI decision, with prompt, raw reply, latency and fallback."""
-    return schema_table(AI_CALL_COLUMNS, ai_call_rows(AICall, 'partner_selection', played_groups(players)))
+    group_cells = GroupCells()
+    rows = (dict(row, **group_cells(group))
+            for group in played_groups(players) for row in ai_call_rows(AICall, 'partner_selection', [group]))
+    return schema_table(AI_CALL_COLUMNS, rows)

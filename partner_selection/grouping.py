@@ -1,5 +1,14 @@
 """How partner_selection's groups form and keep their roles and treatment: from the session's participants
-(lab) or by arrival time (online). Uses the app's models, so the app imports it after defining them."""
+(lab) or by arrival time (online). Uses the app's models, so the app imports it after defining them.
+
+Remainder policy (session config `remainder`): participants who cannot fill a group (lab: the last chunk when
+the participants are not a multiple of the group size; arrival: whoever still waits after
+arrival_max_wait_seconds) either play as a smaller group flagged `incomplete` (`smaller_group`) or form no
+group and leave (`leave`: excluded, `exclusion_reason` = `left_over`, payment page only, participation fee).
+Treatments rotate over complete groups only: the complete groups take the rotation in order, and a smaller
+group gets the treatment the next complete group would get, without using up that slot (lab: the remainder
+is the last group, so it is simply the next in the rotation; arrival: `ps_groups_formed` counts complete
+groups only)."""
 import time
 
 from game_logic import society
@@ -7,13 +16,21 @@ from study.config import config_of
 
 from . import C, Group, Player, Subsession
 
+LEFT_OVER = 'left_over'  # participant.exclusion_reason of those who cannot fill a group (remainder = leave)
+
 
 def set_up_group(group: Group, index: int):
-    """Roles (selectors first) and the group's treatment, kept for the whole session."""
+    """Roles (selectors first) and the group's treatment, kept for the whole session.
+
+    index: the group's place in the treatment rotation (1-based, complete groups first; see the module doc).
+    With `remainder = leave` a smaller group gets no roles and no treatment: its participants leave."""
     config = config_of(group)
-    group.treatment = society.treatment_for_group(index, config.treatment_rotation)
     players = group.get_players()
     group.incomplete = len(players) < config.group_size
+    if group.incomplete and config.remainder == 'leave':
+        send_away(group)
+        return
+    group.treatment = society.treatment_for_group(index, config.treatment_rotation)
     human_ids = iter(society.candidate_ids(len(players), 0)['human'])
     for player, role in zip(players, society.assign_roles(len(players), config.num_selectors)):
         pp = player.participant
@@ -21,6 +38,20 @@ def set_up_group(group: Group, index: int):
         pp.treatment = group.treatment
         pp.candidate_id = next(human_ids) if role == C.CANDIDATE else ''
         copy_role(player)
+
+
+def send_away(group: Group):
+    """Participants who cannot fill a group: excluded (reason left_over), no role, the payment page only."""
+    group.treatment = ''
+    for player in group.get_players():
+        pp = player.participant
+        pp.excluded, pp.exclusion_reason = True, LEFT_OVER
+        pp.ps_role, pp.treatment, pp.candidate_id = '', '', ''
+        copy_role(player)
+
+
+def is_left_over(player: Player) -> bool:
+    return player.participant.vars.get('exclusion_reason') == LEFT_OVER
 
 
 def copy_group_setup(source: Group, group: Group):
@@ -50,7 +81,9 @@ def group_by_arrival_time_method(subsession: Subsession, waiting_players):
 
 def set_up_arrived_group(group: Group):
     session = group.session
-    session.ps_groups_formed = session.vars.get('ps_groups_formed', 0) + 1
-    set_up_group(group, session.ps_groups_formed)
+    index = session.vars.get('ps_groups_formed', 0) + 1
+    if len(group.get_players()) >= config_of(group).group_size:
+        session.ps_groups_formed = index  # complete groups only: a smaller one takes no rotation slot
+    set_up_group(group, index)
     for later in group.in_rounds(2, config_of(group).num_rounds) if config_of(group).num_rounds > 1 else []:
         copy_group_setup(group, later)

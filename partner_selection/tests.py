@@ -13,6 +13,8 @@ from . import *
 # bad_input – every kind of invalid submission is rejected first, then valid ones go through.
 # timeouts  – pages time out: flagged, never counted as a decision; a candidate who times out twice
 #             in a row is dropped from later rounds; one selector fails the comprehension check.
+# In every case, participants who cannot fill a group (session config remainder = leave) see the payment
+# page only and get the participation fee; a smaller group (remainder = smaller_group) plays, flagged.
 CASES = ['normal', 'bad_input', 'timeouts']
 
 MESSAGE = 'Hi selectors!\nI return half 🙂 <b>promise</b>'
@@ -61,7 +63,12 @@ class PlayerBot(Bot):
         config = self.session.config
         if self.round_number > config['num_rounds']:
             return
+        if is_left_over(self.player):
+            if is_last_round(self.player):
+                self.check_left_over()
+            return
         if self.round_number == 1:
+            self.check_group_flags()
             yield from self.intro()
         pp = self.participant
         if not pp.excluded:
@@ -75,6 +82,28 @@ class PlayerBot(Bot):
                 yield from self.check_feedback()
         if is_last_round(self.player):
             yield from self.finish()
+
+    def check_left_over(self):
+        """remainder = leave: excluded with the reason, no role, nothing earned, on the payment page at once."""
+        pp = self.participant
+        expect(self.session.config['remainder'], 'leave')
+        expect(pp.excluded, True)
+        expect(pp.exclusion_reason, 'left_over')
+        expect(pp.ps_role, '')
+        expect(self.player.group.incomplete, True)
+        expect(pp.payoff, 0)
+        expect('You did not take part in the game', 'in', self.html)
+        expect(str(pp.payoff_plus_participation_fee()), 'in', self.html)
+        expect(pp.payoff_plus_participation_fee(), self.session.config['participation_fee'])
+
+    def check_group_flags(self):
+        """A group that plays is complete, or smaller and flagged (only with remainder = smaller_group)."""
+        config = self.session.config
+        group = self.player.group
+        size = config['num_selectors'] + config['num_human_candidates']
+        expect(group.incomplete, len(group.get_players()) < size)
+        if group.incomplete:
+            expect(config['remainder'], 'smaller_group')
 
     def intro(self):
         config = self.session.config

@@ -51,6 +51,14 @@ EXTRA_CONFIGS = [
     dict(name='check_ps_amounts', app_sequence=['partner_selection'], num_demo_participants=5,
          identity='hidden', elicit_beliefs=True, selector_chooses_amount=True,
          candidate_base_pay=5, endowment=4, multiplier=2),
+    # the remainder policy (groups of 3 selectors + 2 human candidates): 12 participants = two complete groups
+    # (hidden, disclosed) and a smaller one of 2 selectors, flagged, with the next treatment (hidden);
+    # 7 participants with remainder = leave (every bot case): one group, 2 participants leave with the
+    # participation fee.
+    dict(name='check_ps_remainder_smaller', app_sequence=['partner_selection'], num_demo_participants=12,
+         treatments='hidden,disclosed', remainder='smaller_group', num_rounds=2),
+    dict(name='check_ps_remainder_leave', app_sequence=['partner_selection'], num_demo_participants=7,
+         treatments='hidden,disclosed', remainder='leave', num_rounds=3),  # 3: the timeouts case's dropout
 ]
 
 

@@ -179,3 +179,81 @@ def test_unreachable_llm_falls_back_to_scripted_returns_and_flags_them(otree_bot
         # an AI call is made only when something was sent; each such call failed and fell back
         assert row['return_fallback'] == ('1' if row['amount_sent'] not in ('0', '') else '0')
     assert any(row['return_fallback'] == '1' for row in rows)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Remainder policy (session config `remainder`) and the composition / config columns of every export.
+# partner_selection/tests.py's bots check the left-over participants: excluded (reason left_over), no role,
+# the payment page only, the participation fee.
+
+REMAINDER_SMALLER = BotJob('check_ps_remainder_smaller', case=0, export=True)
+REMAINDER_LEAVE = BotJob('check_ps_remainder_leave', export=True)
+
+
+def by_group(rows: list) -> dict:
+    groups = {}
+    for row in rows:
+        groups.setdefault((row['session_code'], row['group_id']), []).append(row)
+    return groups
+
+
+@pytest.mark.otree_bots(REMAINDER_SMALLER)
+def test_smaller_remainder_group_is_flagged_and_takes_the_treatment_after_the_complete_groups(otree_bot_runs):
+    run = otree_bot_runs[REMAINDER_SMALLER]
+    assert run.ok, run.failure()
+    decisions = run.rows('partner_selection_custom')
+    candidates = run.rows('partner_selection_candidates')
+    # 12 = 5 + 5 + 2: complete groups take the rotation, the smaller one the next treatment
+    treatments = {gid: {r['treatment'] for r in rows} for (_, gid), rows in by_group(decisions).items()}
+    assert treatments == {'1': {'hidden'}, '2': {'disclosed'}, '3': {'hidden'}}
+    selectors = {gid: {r['selector_id'] for r in rows} for (_, gid), rows in by_group(decisions).items()}
+    assert {gid: len(ids) for gid, ids in selectors.items()} == {'1': 3, '2': 3, '3': 2}
+    for (_, gid), rows in by_group(candidates).items():
+        assert {r['kind'] for r in rows} == ({'ai'} if gid == '3' else {'ai', 'human'})
+    # the AI calls carry the group as formed: the smaller group flagged, 2 selectors, no human candidates
+    composition = {gid: {(r['group_incomplete'], r['group_selectors'], r['group_human_candidates'],
+                          r['group_ai_candidates']) for r in rows}
+                   for (_, gid), rows in by_group(run.rows('partner_selection_ai_calls')).items()}
+    assert composition == {'1': {('0', '3', '2', '2')}, '2': {('0', '3', '2', '2')}, '3': {('1', '2', '0', '2')}}
+
+
+@pytest.mark.otree_bots(REMAINDER_LEAVE)
+def test_left_over_participants_leave_and_the_config_export_names_the_config(otree_bot_runs):
+    run = otree_bot_runs[REMAINDER_LEAVE]
+    assert run.ok, run.failure()  # the bots of the 2 left-over participants saw the payment page only
+    decisions = run.rows('partner_selection_custom')
+    candidates = run.rows('partner_selection_candidates')
+    calls = run.rows('partner_selection_ai_calls')
+    configs = run.rows('partner_selection_config')
+    assert list(configs[0]) == export_schema.CONFIG_COLUMNS
+    assert len(configs) == len(run.session_codes) == 3  # one row per session (one per bot case)
+    config_ids = {r['config_id'] for r in configs}
+    assert len(config_ids) == 1 and len(config_ids.pop()) == 12  # the same values in every session
+    for r in configs:
+        assert r['config_name'] == 'check_ps_remainder_leave' and r['remainder'] == 'leave'
+        assert r['num_selectors'] == '3' and r['elicit_beliefs'] == '0' and r['treatments'] == 'hidden,disclosed'
+    by_session = {r['session_code']: (r['config_name'], r['config_id']) for r in configs}
+    for row in decisions + candidates + calls:
+        assert row['session_code'] in by_session
+        assert row['group_id'] == '1'  # no group for the left-over participants: no rows
+    for row in calls:
+        assert (row['config_name'], row['config_id']) == by_session[row['session_code']]
+        assert (row['group_incomplete'], row['group_selectors'], row['group_human_candidates'],
+                row['group_ai_candidates']) == ('0', '3', '2', '2')
+    assert all(len(rows) <= 3 * 3 for rows in by_group(decisions).values())  # 3 selectors × 3 rounds
+    assert calls and decisions and candidates
+
+
+@pytest.mark.otree_bots(AI_HIDDEN)
+def test_trust_game_ai_calls_carry_the_config_and_its_config_export(otree_bot_runs):
+    run = otree_bot_runs[AI_HIDDEN]
+    rows = exported_rows(otree_bot_runs, AI_HIDDEN)
+    configs = run.rows('trust_game_config')
+    assert list(configs[0]) == export_schema.CONFIG_COLUMNS
+    assert {r['session_code'] for r in configs} == {r['session_code'] for r in rows}
+    ids = {r['session_code']: r['config_id'] for r in configs}
+    for row in run.rows('trust_game_ai_calls'):
+        assert row['config_name'] == 'check_ai_hidden' and row['config_id'] == ids[row['session_code']]
+    for row in run.rows('trust_game_ai_calls'):
+        assert row['group_selectors'] == row['group_incomplete'] == ''
+    assert {r['partner'] for r in configs} == {'ai'} and {r['identity'] for r in configs} == {'hidden'}

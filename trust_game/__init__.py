@@ -385,4 +385,4 @@ page_sequence = [
 
 
 # EXPORTS: trust_game/exports.py (one row per trustor × played round; one per AI decision)
-from .exports import custom_export, custom_export_ai_calls  # noqa: E402  (they read the models above)
+from .exports import custom_export, custom_export_ai_calls, custom_export_config  # noqa: E402  (they read the models above)

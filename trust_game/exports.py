@@ -1,8 +1,10 @@
-"""trust_game's custom exports (columns and their meaning: game_logic/export_schema.py, docs/codebook.md)."""
+"""trust_game's custom exports (columns and their meaning: game_logic/export_schema.py, docs/codebook.md): decisions,
+AI calls and the configuration (one row per session). AI-call rows carry the session's config_name and
+config_id; a pair is always one trustor and one trustee, so the group-composition columns of the AI calls are empty."""
 from game_logic.export_schema import AI_CALL_COLUMNS, TRUST_GAME_COLUMNS
 from study.ai_decisions import ai_call_rows
 from study.config import config_of
-from study.export import flag, played_groups, schema_table
+from study.export import config_cells, custom_export_config, flag, played_groups, schema_table  # noqa: F401
 
 from . import C, AICall, amount_received, trustor_of
 
@@ -42,4 +44,7 @@ def custom_export(players):
 
 def custom_export_ai_calls(players):
     """AI calls: one row per AI trustee decision; group_id is the pair id."""
-    return schema_table(AI_CALL_COLUMNS, ai_call_rows(AICall, 'trust_game', played_groups(players)))
+    no_composition = dict(group_incomplete='', group_selectors='', group_human_candidates='', group_ai_candidates='')
+    rows = (dict(row, **config_cells(group), **no_composition)
+            for group in played_groups(players) for row in ai_call_rows(AICall, 'trust_game', [group]))
+    return schema_table(AI_CALL_COLUMNS, rows)
