@@ -6,9 +6,9 @@ p0 is the probability of choosing an AI candidate in round 1, p_inf the asymptot
 (per round) at which the gap closes. The likelihood is binomial over each treatment's binary choices;
 since p depends only on the round it is computed from per-round counts (fast enough for bootstraps).
 
-Standard errors come from the inverse numerical Hessian of the negative log-likelihood (they treat
-choices as independent); the participant-clustered bootstrap (resampling selectors) gives CIs that
-respect repeated choices by the same selector, and is what the treatment differences use.
+Standard errors are selector-clustered sandwiches (scores per selector around the numerical Hessian);
+``se_model``, the inverse Hessian alone, treats choices as independent. The participant-clustered
+bootstrap (resampling selectors) gives CIs, and is what the treatment differences use.
 When p0 ≈ p_inf the rate k is not identified: its SE is then NaN or huge, and the likelihood-ratio
 test against a flat curve (df = 2) is the right question to ask first.
 """
@@ -104,6 +104,30 @@ def _hessian_se(x, rounds, n, n_ai) -> np.ndarray:
     return np.where(on_bound, np.nan, se)
 
 
+def _cluster_se(x, rounds, n_mat, ai_mat) -> np.ndarray:
+    """Selector-clustered sandwich SEs: H⁻¹ (Σ_i s_i s_iᵀ) H⁻¹ · G/(G−1)·(N−1)/(N−K), s_i the score of
+    selector i's choices (exact), H the Hessian of the total; NaN on a bound or with fewer than 2 selectors."""
+    p0, p_inf, k = x
+    G = int((n_mat.sum(axis=1) > 0).sum())
+    N = float(n_mat.sum())
+    if G < 2:
+        return np.full(3, np.nan)
+    decay = np.exp(-k * (rounds - 1.0))
+    p = np.clip(p_inf - (p_inf - p0) * decay, 1e-12, 1 - 1e-12)
+    d_p = -(ai_mat / p - (n_mat - ai_mat) / (1.0 - p))  # (S, R)
+    scores = np.stack([d_p @ decay, d_p @ (1.0 - decay), d_p @ ((p_inf - p0) * (rounds - 1.0) * decay)], axis=1)
+    try:
+        hessian = approx_hess3(x, _nll, args=(rounds, n_mat.sum(axis=0), ai_mat.sum(axis=0)))
+        bread = np.linalg.inv(hessian)
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        return np.full(3, np.nan)
+    cov = bread @ (scores.T @ scores) @ bread * G / (G - 1) * (N - 1) / (N - 3)
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    se = np.where(np.isfinite(se) & (np.diag(cov) > 0), se, np.nan)
+    on_bound = np.array([abs(x[i] - lo) < 1e-4 or abs(x[i] - hi) < 1e-4 for i, (lo, hi) in enumerate(BOUNDS)])
+    return np.where(on_bound, np.nan, se)
+
+
 def _selector_matrix(data, selector, round, dv):
     """Selectors × rounds matrices of choices and AI choices, and the round numbers."""
     data = data[data[dv].notna()]
@@ -137,9 +161,10 @@ def fit_learning_curves(data: pd.DataFrame, treatment: str = 'treatment', round:
     Returns
     -------
     (params, fits)
-    params : DataFrame with ``treatment``, ``parameter`` (p0, p_inf, k), ``estimate``, ``se`` (Hessian:
-        choices treated as independent, not clustered by selector; use n_boot for clustered CIs),
-        ``ci_low``, ``ci_high``, ``ci_method`` ('wald' or 'cluster_bootstrap').
+    params : DataFrame with ``treatment``, ``parameter`` (p0, p_inf, k), ``estimate``, ``se``
+        (selector-clustered sandwich; NaN on a bound), ``se_model`` (inverse Hessian: choices treated as
+        independent), ``ci_low``, ``ci_high`` (cluster-bootstrap percentiles with n_boot, else Wald from
+        ``se``), ``ci_method`` ('wald' or 'cluster_bootstrap').
     fits : DataFrame with ``treatment``, ``n_selectors``, ``n_choices``, ``log_lik``, ``log_lik_flat``,
         ``lr_stat``, ``lr_df`` (2), ``lr_p_value`` (likelihood-ratio test against a flat curve; like the
         Hessian SEs it treats choices as independent),
@@ -156,7 +181,8 @@ def fit_learning_curves(data: pd.DataFrame, treatment: str = 'treatment', round:
         rounds, n_mat, ai_mat = _selector_matrix(part, selector, round, dv)
         n, n_ai = n_mat.sum(axis=0), ai_mat.sum(axis=0)
         fit = fit_curve_counts(rounds, n, n_ai, n_starts=n_starts, seed=seed)
-        se = _hessian_se(fit['x'], rounds, n, n_ai)
+        se_model = _hessian_se(fit['x'], rounds, n, n_ai)
+        se = _cluster_se(fit['x'], rounds, n_mat, ai_mat)
         if n_boot:
             draws = _bootstrap(rounds, n_mat, ai_mat, fit['x'], n_boot, rng)
             boots[name] = draws
@@ -168,7 +194,7 @@ def fit_learning_curves(data: pd.DataFrame, treatment: str = 'treatment', round:
             method = 'wald'
         for i, parameter in enumerate(PARAMETERS):
             param_rows.append(dict(treatment=name, parameter=parameter, estimate=fit['x'][i], se=se[i],
-                                   ci_low=low[i], ci_high=high[i], ci_method=method))
+                                   se_model=se_model[i], ci_low=low[i], ci_high=high[i], ci_method=method))
         lr = max(0.0, 2 * (fit['log_lik'] - fit['log_lik_flat']))
         fit_rows.append(dict(treatment=name, n_selectors=n_mat.shape[0], n_choices=int(n.sum()),
                              log_lik=fit['log_lik'], log_lik_flat=fit['log_lik_flat'], lr_stat=lr, lr_df=2,

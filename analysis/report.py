@@ -218,10 +218,11 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     page.table(f'Share choosing an AI candidate (selector-clustered bootstrap CIs, {n_boot} replicates)',
                _withhold(shares, ['ci_low', 'ci_high', 'above_chance'], small))
     page.text('Learning curve p(t) = p_inf − (p_inf − p0)·exp(−k(t−1)), maximum likelihood per treatment; '
-              f'CIs from {curve_boot} selector-clustered bootstrap replicates; se from the Hessian.')
+              f'CIs from {curve_boot} selector-clustered bootstrap replicates; se: selector-clustered sandwich '
+              '(se_model: inverse Hessian, choices treated as independent).')
     if small:
         page.warning(few('learning-curve SEs, CIs and the likelihood-ratio test against a flat curve'))
-    page.table('Learning-curve parameters', _withhold(params, ['se', 'ci_low', 'ci_high'], small))
+    page.table('Learning-curve parameters', _withhold(params, ['se', 'se_model', 'ci_low', 'ci_high'], small))
     page.table('Fit and likelihood-ratio test against a flat curve (df = 2)',
                _withhold(fits, ['lr_stat', 'lr_p_value'], small))
     if not differences.empty:
