@@ -68,6 +68,23 @@ class ExportError(ValueError):
 # ---------------------------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------------------------
+def _wide_unicode(raw: bytes) -> str:
+    """'UTF-16 (little-endian)' etc. if the bytes look like UTF-16/32 text (byte-order mark or, without
+    one, NUL bytes in every other position of ASCII text), else ''."""
+    for bom, name in ((b'\xff\xfe\x00\x00', 'UTF-32 (little-endian)'), (b'\x00\x00\xfe\xff', 'UTF-32 (big-endian)'),
+                      (b'\xff\xfe', 'UTF-16 (little-endian)'), (b'\xfe\xff', 'UTF-16 (big-endian)')):
+        if raw.startswith(bom):
+            return name
+    head = raw[:4096]
+    if len(head) >= 8:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+            return 'UTF-16 (little-endian)'
+        if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+            return 'UTF-16 (big-endian)'
+    return ''
+
+
 def _read_csv_text(path) -> pd.DataFrame:
     """Read a CSV as strings, keeping empty cells as '' (missing is explicit, never NaN-guessed)."""
     path = Path(path)
@@ -78,12 +95,17 @@ def _read_csv_text(path) -> pd.DataFrame:
     raw = path.read_bytes()
     if not raw.strip():
         raise ExportError(f'{path}: the file is empty (no header row, no data)')
+    encoding = _wide_unicode(raw)
+    if encoding:
+        raise ExportError(f'{path}: the file is {encoding} text, not UTF-8 (as oTree writes it); '
+                          'save it as UTF-8 CSV')
     if b'\x00' in raw[:4096]:
         raise ExportError(f'{path}: not a CSV text file (binary content)')
     try:
         text = raw.decode('utf-8-sig')
     except UnicodeDecodeError as exc:
-        raise ExportError(f'{path}: not a UTF-8 CSV text file ({exc.reason} at byte {exc.start})') from None
+        raise ExportError(f'{path}: not a UTF-8 CSV text file ({exc.reason} at byte {exc.start}; '
+                          'perhaps Latin-1 / Windows-1252: save it as UTF-8 CSV)') from None
     try:
         # csv module, like oTree's writer: quoted fields may hold commas and quotes.
         rows = list(csv.reader(io.StringIO(text)))
@@ -93,6 +115,11 @@ def _read_csv_text(path) -> pd.DataFrame:
     if not rows:  # e.g. only commas, or only a byte-order mark
         raise ExportError(f'{path}: the file is empty (no header row, no data)')
     header = [name.strip() for name in rows[0]]
+    if len(header) == 1:
+        for delimiter, name in ((';', 'semicolons'), ('\t', 'tabs'), ('|', "'|'")):
+            if header[0].count(delimiter) >= 2:
+                raise ExportError(f'{path}: the fields are separated by {name}, not commas (as oTree writes '
+                                  'them; a spreadsheet may have re-saved it): save it as comma-separated CSV')
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ExportError(f'{path}: not a well-formed export: the header repeats column(s) {", ".join(map(repr, repeated))}')

@@ -145,3 +145,30 @@ def test_cli_prints_the_problem_without_traceback_and_exits_nonzero(tmp_path):
         assert 'Traceback' not in result.stderr
         assert result.stderr.startswith('error: ') and name in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('encoding, expected', [
+    ('utf-16', 'UTF-16 (little-endian) text, not UTF-8'),  # Python writes a byte-order mark
+    ('utf-16-le', 'UTF-16 (little-endian) text, not UTF-8'),  # none: found by the NUL pattern
+    ('utf-16-be', 'UTF-16 (big-endian) text, not UTF-8'),
+    ('utf-32', 'UTF-32 (little-endian) text, not UTF-8'),
+    ('cp1252', 'not a UTF-8 CSV text file'),
+])
+def test_wrong_encoding_is_named(tmp_path, encoding, expected):
+    source = DATA / 'analysis_decisions_small.csv'
+    path = tmp_path / 'encoded.csv'
+    path.write_bytes(source.read_text(encoding='utf-8').replace('a', 'ä', 1).encode(encoding))
+    with pytest.raises(ExportError) as info:
+        read_export(path)
+    assert expected in str(info.value) and 'binary' not in str(info.value)
+
+
+@pytest.mark.parametrize('delimiter, expected', [(';', 'separated by semicolons'), ('\t', 'separated by tabs')])
+def test_wrong_delimiter_is_named(tmp_path, delimiter, expected):
+    import csv
+    rows = list(csv.reader((DATA / 'analysis_decisions_small.csv').open(encoding='utf-8')))
+    path = tmp_path / 'semicolons.csv'
+    with path.open('w', encoding='utf-8', newline='') as handle:
+        csv.writer(handle, delimiter=delimiter).writerows(rows)
+    with pytest.raises(ExportError, match=expected):
+        read_export(path)
