@@ -42,8 +42,12 @@ _SCHEMAS = {
 }
 # Columns added to a schema after exports were already collected: files without them still load, the
 # column read as empty (unknown).
+_CONFIG_ID = ('config_name', 'config_id')
+_COMPOSITION = ('group_incomplete', 'group_selectors', 'group_human_candidates', 'group_ai_candidates')
 _ADDED_LATER = {
-    'decisions': ('belief_round_paid',),
+    'decisions': ('belief_round_paid', *_CONFIG_ID, *_COMPOSITION),
+    'candidates': (*_CONFIG_ID, *_COMPOSITION),
+    'trust_game': _CONFIG_ID,
 }
 # Columns that identify an export even when others are missing (used to name a wrong file).
 _SIGNATURES = {

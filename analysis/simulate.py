@@ -94,6 +94,9 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
         raise ValueError('need at least one group, selector, candidate and round')
     S, C = n_groups * n_selectors, n_human + n_ai
     group_of = np.repeat(np.arange(n_groups), n_selectors)
+    # The export's configuration and composition cells: a simulated config, every group complete.
+    group_cells = dict(config_name='simulated', config_id='', group_incomplete=0, group_selectors=n_selectors,
+                       group_human_candidates=n_human, group_ai_candidates=n_ai)
     group_treatment = [treatments[g % len(treatments)] for g in range(n_groups)]
     treatment_of = np.array([group_treatment[g] for g in group_of])
     candidate_kind = np.array([HUMAN] * n_human + [AI] * n_ai)
@@ -170,7 +173,7 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
                 belief_guesses=guesses, belief_n_correct=n_correct, belief_bonus=bonus,
                 belief_round_paid=0 if guesses else '',
                 seconds_on_choice_page=round(float(rng.lognormal(2.3, 0.5)), 1),
-                choice_timed_out=int(timed_out[s]),
+                choice_timed_out=int(timed_out[s]), **group_cells,
             ))
         for g in range(n_groups):
             mine = (group_of == g) & ~timed_out
@@ -188,7 +191,7 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
                     message_length=int(lengths[g, c]), active=1, times_chosen=int(by.sum()),
                     amount_received=amount_in, amount_returned=int(sum(got)), returns=';'.join(map(str, got)),
                     candidate_payoff=amount_in - int(sum(got)), message_timed_out=0, return_timed_out=0,
-                    message_fallback=0, return_fallback=0, dropped=0,
+                    message_fallback=0, return_fallback=0, dropped=0, **group_cells,
                 ))
     _pay_beliefs(decisions, belief_payment)
     return pd.DataFrame(decisions, columns=DECISION_COLUMNS), pd.DataFrame(candidate_rows, columns=CANDIDATE_COLUMNS)

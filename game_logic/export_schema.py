@@ -104,6 +104,8 @@ DECISION_SCHEMA = (
                                 'or all rounds), 0 if not, empty if not elicited; set when the last round is settled'),
     Column('seconds_on_choice_page', "seconds from the choice page's load to its submission"),
     Column('choice_timed_out', "1 if the selector's choice page timed out (no choice recorded)"),
+    *CONFIG_ID_COLUMNS,
+    *GROUP_COMPOSITION_COLUMNS,
 )
 
 # partner_selection `custom_export_candidates`: one row per candidate (human or AI) × played round
@@ -130,6 +132,8 @@ CANDIDATE_SCHEMA = (
     Column('message_fallback', '1 if an AI message fell back to the scripted policy'),
     Column('return_fallback', '1 if an AI return fell back to the scripted policy'),
     Column('dropped', '1 from the round a human candidate is dropped after repeated timeouts'),
+    *CONFIG_ID_COLUMNS,
+    *GROUP_COMPOSITION_COLUMNS,
 )
 
 # `custom_export_ai_calls` of both apps: one row per AI decision
@@ -180,6 +184,7 @@ TRUST_GAME_SCHEMA = (
     Column('return_timed_out', "1 if the human trustee's return page timed out (counts as 0 returned) or an AI "
                                "trustee's return missed its deadline (the scripted fallback is used)"),
     Column('return_fallback', "1 if an AI trustee's return fell back to the scripted policy"),
+    *CONFIG_ID_COLUMNS,
 )
 
 

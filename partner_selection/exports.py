@@ -33,7 +33,7 @@ class GroupCells:
         return self._cells[group.id]
 
 
-def decision_row(player) -> dict:
+def decision_row(player, group_cells) -> dict:
     cards = offered_cards(player)
     kinds = [card['kind'] for card in cards]
     chosen = next((card for card in cards if card['candidate_id'] == player.chosen_candidate_id), None)
@@ -74,6 +74,7 @@ def decision_row(player) -> dict:
         belief_round_paid=flag(player.belief_round_paid) if beliefs_elicited else '',
         seconds_on_choice_page=player.seconds_on_choice_page,
         choice_timed_out=flag(player.choice_timed_out),
+        **group_cells(player.group),
     )
 
 
@@ -83,7 +84,8 @@ def custom_export(players):
         p for p in players
         if is_played_round(p) and p.participant.ps_role == C.SELECTOR and not p.participant.excluded
     )
-    return schema_table(DECISION_COLUMNS, (decision_row(p) for p in selectors))
+    group_cells = GroupCells()
+    return schema_table(DECISION_COLUMNS, (decision_row(p, group_cells) for p in selectors))
 
 
 def message_length(candidate) -> int | str:
@@ -95,6 +97,7 @@ def message_length(candidate) -> int | str:
 
 
 def candidate_rows(players):
+    group_cells = GroupCells()
     for group in played_groups(players):
         for c in round_candidates(group):
             yield dict(
@@ -105,7 +108,7 @@ def candidate_rows(players):
                 amount_returned=c.amount_returned, returns=c.returns, candidate_payoff=c.payoff,
                 message_timed_out=flag(c.message_timed_out), return_timed_out=flag(c.return_timed_out),
                 message_fallback=flag(c.message_fallback), return_fallback=flag(c.return_fallback),
-                dropped=flag(c.dropped),
+                dropped=flag(c.dropped), **group_cells(group),
             )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis import io as analysis_io
 from analysis.io import (DECISION_COLUMNS, ExportError, detect_export_kind, exclusion_summary, fit_sample,
                          load_candidates, load_decisions, load_trust_game, read_export, write_export)
 from analysis.simulate import simulate_session
@@ -18,9 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_decisions_fixture_loads_with_types_and_flags_timeouts():
     decisions = load_decisions(DATA / 'analysis_decisions_small.csv')
     raw = pd.read_csv(DATA / 'analysis_decisions_small.csv', dtype=str, keep_default_na=False)
-    # written before `belief_round_paid` existed: an older export still loads, that column unknown (empty)
-    assert list(raw.columns) == [c for c in DECISION_COLUMNS if c != 'belief_round_paid']
+    # written before `belief_round_paid`, the config id and the group composition existed: an older export
+    # still loads, those columns unknown (empty)
+    added_later = analysis_io._ADDED_LATER['decisions']
+    assert {'belief_round_paid', 'config_id', 'group_selectors'} <= set(added_later)
+    assert list(raw.columns) == [c for c in DECISION_COLUMNS if c not in added_later]
     assert decisions['belief_round_paid'].isna().all()
+    assert (decisions['config_id'] == '').all()
     timed_out = raw['choice_timed_out'] == '1'
     assert timed_out.sum() == 3  # the fixture was simulated with 3 timeouts
     # kept, flagged, and never turned into a 0 choice

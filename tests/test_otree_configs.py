@@ -211,10 +211,13 @@ def test_smaller_remainder_group_is_flagged_and_takes_the_treatment_after_the_co
     for (_, gid), rows in by_group(candidates).items():
         assert {r['kind'] for r in rows} == ({'ai'} if gid == '3' else {'ai', 'human'})
     # the AI calls carry the group as formed: the smaller group flagged, 2 selectors, no human candidates
-    composition = {gid: {(r['group_incomplete'], r['group_selectors'], r['group_human_candidates'],
-                          r['group_ai_candidates']) for r in rows}
-                   for (_, gid), rows in by_group(run.rows('partner_selection_ai_calls')).items()}
-    assert composition == {'1': {('0', '3', '2', '2')}, '2': {('0', '3', '2', '2')}, '3': {('1', '2', '0', '2')}}
+    # every export's rows carry the group as formed: the smaller group flagged, 2 selectors, no human candidates
+    for export in ('partner_selection_ai_calls', 'partner_selection_custom', 'partner_selection_candidates'):
+        composition = {gid: {(r['group_incomplete'], r['group_selectors'], r['group_human_candidates'],
+                              r['group_ai_candidates']) for r in rows}
+                       for (_, gid), rows in by_group(run.rows(export)).items()}
+        assert composition == {'1': {('0', '3', '2', '2')}, '2': {('0', '3', '2', '2')},
+                               '3': {('1', '2', '0', '2')}}, export
 
 
 @pytest.mark.otree_bots(REMAINDER_LEAVE)
@@ -236,7 +239,7 @@ def test_left_over_participants_leave_and_the_config_export_names_the_config(otr
     for row in decisions + candidates + calls:
         assert row['session_code'] in by_session
         assert row['group_id'] == '1'  # no group for the left-over participants: no rows
-    for row in calls:
+    for row in decisions + candidates + calls:
         assert (row['config_name'], row['config_id']) == by_session[row['session_code']]
         assert (row['group_incomplete'], row['group_selectors'], row['group_human_candidates'],
                 row['group_ai_candidates']) == ('0', '3', '2', '2')
@@ -252,7 +255,7 @@ def test_trust_game_ai_calls_carry_the_config_and_its_config_export(otree_bot_ru
     assert list(configs[0]) == export_schema.CONFIG_COLUMNS
     assert {r['session_code'] for r in configs} == {r['session_code'] for r in rows}
     ids = {r['session_code']: r['config_id'] for r in configs}
-    for row in run.rows('trust_game_ai_calls'):
+    for row in run.rows('trust_game_ai_calls') + rows:
         assert row['config_name'] == 'check_ai_hidden' and row['config_id'] == ids[row['session_code']]
     for row in run.rows('trust_game_ai_calls'):
         assert row['group_selectors'] == row['group_incomplete'] == ''

@@ -34,6 +34,7 @@ def decision_row(group) -> dict:
         send_timed_out=flag(group.send_timed_out),
         return_timed_out=flag(group.return_timed_out),
         return_fallback=flag(group.return_fallback),
+        **config_cells(group),
     )
 
 
