@@ -14,9 +14,20 @@ drives beta towards 0).
 
 Reward signal: the **return share** ``amount_returned / amount_received_by_candidate`` (0..1). It is
 scale-free across endowments, multipliers and ``selector_chooses_amount``; 1/3 is the break-even
-point with the default multiplier 3 (the selector gets back what was sent), and it is the initial
-value ``q0`` of both kinds. A round where nothing was sent (reward undefined) updates nothing; a
-round without a choice (timeout) neither contributes to the likelihood nor updates.
+point with the default multiplier 3 (the selector gets back what was sent). A round where nothing
+was sent (reward undefined) updates nothing; a round without a choice (timeout) neither contributes to
+the likelihood nor updates.
+
+Initial value ``q0`` (the value both partner kinds start from, before any return): what a selector
+expects decides whether a first return pleases (the kind chosen gains against the one not yet tried)
+or disappoints, so a wrong q0 is absorbed by the other parameters, the identity bias among them (see
+docs/coverage.md). Every model takes ``q0`` as
+
+* a number: fixed (default 1/3, break-even);
+* ``'data'``: set from the fitted sample, separately in each treatment: the mean return share of the
+  selectors' first observed choice (their round-1 payoffs), i.e. selectors start out expecting what a
+  first partner typically returns;
+* ``'free'`` (Rescorla–Wagner only): estimated as a fourth parameter (bounds 0..1, exact gradient).
 
 Models declare ``data_columns`` and ``params`` as ``name: Param(lower, init, upper, meaning)``
 (hBayesDM's interface idea). Fitting is maximum likelihood with several starts, pooled (one
@@ -38,7 +49,7 @@ from .io import split_cards
 __all__ = [
     'Param', 'LearningModel', 'RandomChoice', 'StaticPreference', 'RescorlaWagner', 'EWA', 'MODELS',
     'Trials', 'prepare_trials', 'negative_log_likelihood', 'fit_pooled', 'fit_by_treatment', 'cluster_robust_cov',
-    'fit_per_selector', 'summarize_per_selector', 'compare_models',
+    'fit_per_selector', 'summarize_per_selector', 'compare_models', 'initial_values_from_data', 'with_initial_value',
 ]
 
 # Return share at which a selector breaks even with the default multiplier 3.
@@ -143,8 +154,17 @@ class LearningModel:
                     'amount_returned', 'amount_received_by_candidate', 'choice_timed_out')
     params: dict = {}
 
-    def __init__(self, q0: float = DEFAULT_Q0):
+    def __init__(self, q0: float | str = DEFAULT_Q0):
+        if isinstance(q0, str) and q0 not in ('data', 'free'):
+            raise ValueError(f"q0 must be a number, 'data' or 'free'; got {q0!r}")
+        if q0 == 'free':
+            raise ValueError(f"q0='free' is implemented for the Rescorla–Wagner model only, not {self.name!r}")
         self.q0 = q0
+
+    @property
+    def q0_source(self) -> str:
+        """'fixed', 'data' (mean first-choice return share, see :func:`with_initial_value`) or 'free'."""
+        return self.q0 if isinstance(self.q0, str) else 'fixed'
 
     @property
     def param_names(self) -> list:
@@ -156,7 +176,7 @@ class LearningModel:
     def init(self) -> np.ndarray:
         return np.array([p.init for p in self.params.values()], dtype=float)
 
-    def initial_state(self, n: int) -> dict:
+    def initial_state(self, n: int, theta: dict | None = None) -> dict:
         return {}
 
     def utilities(self, state: dict, theta: dict, kinds: np.ndarray, ai_badge: np.ndarray):
@@ -206,8 +226,14 @@ class StaticPreference(LearningModel):
         return u, np.stack([is_ai, ai_badge], axis=2)
 
 
+_Q0 = Param(0.0, DEFAULT_Q0, 1.0, 'initial value: the return share a selector expects of either kind before any return')
+
+
 class RescorlaWagner(LearningModel):
-    """Rescorla–Wagner: value[kind] += alpha · (return share − value[kind]) for the chosen kind."""
+    """Rescorla–Wagner: value[kind] += alpha · (return share − value[kind]) for the chosen kind.
+
+    With ``q0='free'`` the initial value is a fourth parameter, ``q0``.
+    """
     name = 'rescorla_wagner'
     params = {
         'alpha': Param(0.0, 0.3, 1.0, 'learning rate: how far one return moves the value of that partner kind'),
@@ -215,15 +241,29 @@ class RescorlaWagner(LearningModel):
         'bias': _BIAS,
     }
 
-    def initial_state(self, n):
-        return {'value': np.full((n, 2), self.q0), 'd_value': np.zeros((n, 2))}
+    def __init__(self, q0: float | str = DEFAULT_Q0):
+        super().__init__(DEFAULT_Q0 if q0 == 'free' else q0)
+        if q0 == 'free':
+            self.q0 = 'free'
+            self.params = {**type(self).params, 'q0': _Q0}
+
+    def initial_state(self, n, theta=None):
+        free = isinstance(self.q0, str) and self.q0 == 'free'
+        q0 = theta['q0'][:, None] if free and theta is not None else (DEFAULT_Q0 if free else self.q0)
+        state = {'value': np.broadcast_to(q0, (n, 2)).astype(float).copy(), 'd_value': np.zeros((n, 2))}
+        if free:
+            state['d_value_q0'] = np.ones((n, 2))
+        return state
 
     def utilities(self, state, theta, kinds, ai_badge):
         value = _card_values(state['value'], kinds)
         d_value = _card_values(state['d_value'], kinds)
         beta = theta['beta'][:, None]
         u = beta * value + theta['bias'][:, None] * ai_badge
-        return u, np.stack([beta * d_value, value, ai_badge], axis=2)
+        columns = [beta * d_value, value, ai_badge]
+        if 'd_value_q0' in state:
+            columns.append(beta * _card_values(state['d_value_q0'], kinds))
+        return u, np.stack(columns, axis=2)
 
     def update(self, state, theta, chosen_kind, reward, learn):
         rows = np.flatnonzero(learn)
@@ -233,6 +273,8 @@ class RescorlaWagner(LearningModel):
         error = reward[rows] - old
         state['value'][rows, k] = old + alpha * error
         state['d_value'][rows, k] = (1.0 - alpha) * d_old + error
+        if 'd_value_q0' in state:
+            state['d_value_q0'][rows, k] *= 1.0 - alpha
         return state
 
 
@@ -252,7 +294,7 @@ class EWA(LearningModel):
         'bias': _BIAS,
     }
 
-    def initial_state(self, n):
+    def initial_state(self, n, theta=None):
         # d_attraction[..., q]: derivative by phi, delta, rho; d_experience: by rho.
         return {'attraction': np.full((n, 2), self.q0), 'experience': np.ones(n),
                 'last_payoff': np.full((n, 2), self.q0), 'd_attraction': np.zeros((n, 2, 3)),
@@ -324,6 +366,38 @@ def card_log_probabilities(utilities: np.ndarray, kinds: np.ndarray) -> np.ndarr
     return u - top - np.log(np.where(offered.any(axis=1, keepdims=True), total, 1.0))
 
 
+def initial_values_from_data(trials: Trials) -> np.ndarray:
+    """q0='data': per selector, the mean over its treatment of the return share of each selector's first
+    observed choice (round-1 payoffs; a selector who timed out starts from its first choice). 1/3 where a
+    treatment has no such return. Returns an array of length S."""
+    has = np.isfinite(trials.reward) & (trials.chosen >= 0)
+    first = np.where(has.any(axis=1), trials.reward[np.arange(has.shape[0]), has.argmax(axis=1)], np.nan)
+    treatment = np.asarray(trials.treatment if trials.treatment else [''] * len(first), dtype=object)
+    out = np.full(len(first), DEFAULT_Q0)
+    for t in dict.fromkeys(treatment):
+        rows = treatment == t
+        if np.isfinite(first[rows]).any():
+            out[rows] = np.nanmean(first[rows])
+    return out
+
+
+def with_initial_value(model: LearningModel, trials: Trials) -> LearningModel:
+    """The model with q0='data' resolved on ``trials`` (per treatment); any other model unchanged."""
+    if not (isinstance(model.q0, str) and model.q0 == 'data'):
+        return model
+    import copy
+    resolved = copy.copy(model)
+    resolved.q0 = initial_values_from_data(trials)[:, None]
+    return resolved
+
+
+def _initial_value_used(model: LearningModel, trials: Trials) -> float:
+    """The q0 a pooled fit used (the mean over selectors for 'data'; NaN for 'free', which is estimated)."""
+    if model.q0_source == 'free':
+        return np.nan
+    return float(np.mean(with_initial_value(model, trials).q0)) if len(trials.selectors) else np.nan
+
+
 def negative_log_likelihood(model: LearningModel, theta, trials: Trials, gradient: bool = False):
     """Negative log-likelihood per selector (array of length S) for parameters ``theta``.
 
@@ -331,8 +405,9 @@ def negative_log_likelihood(model: LearningModel, theta, trials: Trials, gradien
     With gradient=True returns (nll, grad) with grad (S, n_params), the exact derivative.
     """
     S, T, _ = trials.kinds.shape
+    model = with_initial_value(model, trials)
     params = _theta_dict(model, theta, S)
-    state = model.initial_state(S)
+    state = model.initial_state(S, params)
     nll = np.zeros(S)
     grad = np.zeros((S, len(model.params)))
     rows = np.arange(S)
@@ -427,7 +502,9 @@ def fit_pooled(model: LearningModel, trials: Trials, n_starts: int = 5, seed: in
     dict with ``model``, one entry per parameter (NaN if not identified), ``log_lik``, ``n_obs``,
     ``n_selectors`` (with at least one choice), ``n_params`` (identified ones), ``aic``, ``bic``,
     ``converged`` (the optimizer's own report), ``at_bound`` (comma-separated names of estimates on a
-    bound, '' if none: their SEs and the usual asymptotics do not apply). With ``se=True`` also
+    bound, '' if none: their SEs and the usual asymptotics do not apply), ``q0_source`` ('fixed', 'data',
+    'free') and ``initial_value`` (the q0 used: the mean over selectors for 'data', the estimate for
+    'free'). With ``se=True`` also
     ``se_<parameter>``: selector-clustered sandwich SEs (:func:`cluster_robust_cov`), NaN for a
     parameter on a bound or not identified.
     """
@@ -436,7 +513,9 @@ def fit_pooled(model: LearningModel, trials: Trials, n_starts: int = 5, seed: in
     k = len(model.params)
     if k == 0:
         log_lik = -float(negative_log_likelihood(model, np.zeros(0), trials).sum())
-        return _summary(model.name, {}, log_lik, n_obs, 0, True) | {'n_selectors': n_selectors, 'at_bound': ''}
+        return _summary(model.name, {}, log_lik, n_obs, 0, True) | {'n_selectors': n_selectors, 'at_bound': '',
+                                                                     'q0_source': model.q0_source,
+                                                                     'initial_value': np.nan}
 
     identified = _identified(model, trials)
     bounds = [b if ok else (0.0, 0.0) for b, ok in zip(model.bounds(), identified)]
@@ -458,6 +537,8 @@ def fit_pooled(model: LearningModel, trials: Trials, n_starts: int = 5, seed: in
     out = _summary(model.name, params, -float(best.fun), n_obs, int(identified.sum()), bool(best.success))
     out['n_selectors'] = n_selectors
     out['at_bound'] = ','.join(name for name, b in zip(model.params, at_bound) if b)
+    out['q0_source'] = model.q0_source
+    out['initial_value'] = params['q0'] if model.q0_source == 'free' else _initial_value_used(model, trials)
     if se:
         free = identified & ~at_bound
         cov = cluster_robust_cov(model, trials, theta, free)
@@ -528,7 +609,8 @@ def fit_by_treatment(model: LearningModel, trials: Trials, n_starts: int = 5, se
     sandwich), ``ci_low``, ``ci_high`` (Wald 95%), ``at_bound`` (estimate on a bound of its range: no SE),
     ``n_selectors``.
     fits: one row per treatment: ``model``, ``treatment``, ``n_selectors``, ``n_obs``, ``n_params``,
-    ``log_lik``, ``aic``, ``bic``, ``converged``, ``at_bound`` (names), ``se_withheld``.
+    ``log_lik``, ``aic``, ``bic``, ``converged``, ``at_bound`` (names), ``se_withheld``, ``q0_source``,
+    ``initial_value`` (see :func:`fit_pooled`; with ``q0='data'`` each treatment gets its own).
     """
     est_rows, fit_rows = [], []
     treatments = list(dict.fromkeys(trials.treatment))
@@ -545,11 +627,11 @@ def fit_by_treatment(model: LearningModel, trials: Trials, n_starts: int = 5, se
                                  ci_low=fit[name] - 1.959964 * se, ci_high=fit[name] + 1.959964 * se,
                                  at_bound=name in bounded, n_selectors=fit['n_selectors']))
         fit_rows.append({k: fit[k] for k in ('model', 'n_selectors', 'n_obs', 'n_params', 'log_lik', 'aic', 'bic',
-                                             'converged', 'at_bound')} | {'treatment': treatment,
-                                                                          'se_withheld': bool(withheld)})
+                                             'converged', 'at_bound', 'q0_source', 'initial_value')}
+                        | {'treatment': treatment, 'se_withheld': bool(withheld)})
     est_columns = ['model', 'treatment', 'parameter', 'estimate', 'se', 'ci_low', 'ci_high', 'at_bound', 'n_selectors']
     fit_columns = ['model', 'treatment', 'n_selectors', 'n_obs', 'n_params', 'log_lik', 'aic', 'bic', 'converged',
-                   'at_bound', 'se_withheld']
+                   'at_bound', 'se_withheld', 'q0_source', 'initial_value']
     return pd.DataFrame(est_rows, columns=est_columns), pd.DataFrame(fit_rows, columns=fit_columns)
 
 

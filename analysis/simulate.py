@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import string
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,9 +24,9 @@ from game_logic.round_engine import pay_beliefs
 
 from .io import CANDIDATE_COLUMNS, DECISION_COLUMNS, TREATMENTS
 from .learning_curve import curve_probability
-from .learning_models import AI, HUMAN, MODELS, card_log_probabilities
+from .learning_models import AI, DEFAULT_Q0, HUMAN, MODELS, card_log_probabilities
 
-__all__ = ['simulate_session', 'DEFAULT_AI_RETURN', 'DEFAULT_HUMAN_RETURN']
+__all__ = ['simulate_session', 'Population', 'draw_selector_params', 'DEFAULT_AI_RETURN', 'DEFAULT_HUMAN_RETURN']
 
 # Anchor study (Jiang et al. 2025): points returned out of 30 received (10 sent × 3), mean and sd.
 DEFAULT_AI_RETURN = (19.1, 3.4)
@@ -48,9 +49,103 @@ def _message(rng: np.random.Generator, length: int) -> str:
     return text
 
 
-def _per_selector(value, n: int) -> np.ndarray:
+@dataclass(frozen=True)
+class Population:
+    """A population distribution of one parameter; each selector draws its own value from it.
+
+    dist : 'beta' (for rates and probabilities in 0..1), 'lognormal' (positive, e.g. the inverse
+        temperature), 'normal' (e.g. the identity bias) or 'fixed' (everyone ``mean``).
+    mean, sd : of the parameter itself on its natural scale (not of its logarithm); the beta's shape
+        parameters and the lognormal's log-scale mu, sigma are derived from them.
+
+    A normal draw is clipped to the model parameter's bounds (see :func:`draw_selector_params`).
+    """
+    dist: str
+    mean: float
+    sd: float = 0.0
+
+    def __post_init__(self):
+        if self.dist not in ('beta', 'lognormal', 'normal', 'fixed'):
+            raise ValueError(f"unknown population distribution {self.dist!r}; expected beta, lognormal, normal, fixed")
+        if self.sd < 0:
+            raise ValueError(f'population sd must be >= 0, got {self.sd}')
+        if self.dist == 'beta' and self.sd > 0 and not (0 < self.mean < 1 and self.sd ** 2 < self.mean * (1 - self.mean)):
+            raise ValueError(f'a beta population needs 0 < mean < 1 and sd² < mean·(1 − mean); got {self.mean}, {self.sd}')
+        if self.dist == 'lognormal' and self.mean <= 0:
+            raise ValueError(f'a lognormal population needs mean > 0, got {self.mean}')
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.dist == 'fixed' or self.sd == 0:
+            return np.full(n, float(self.mean))
+        if self.dist == 'beta':
+            concentration = self.mean * (1 - self.mean) / self.sd ** 2 - 1
+            return rng.beta(self.mean * concentration, (1 - self.mean) * concentration, n)
+        if self.dist == 'lognormal':
+            sigma2 = np.log1p((self.sd / self.mean) ** 2)
+            return rng.lognormal(np.log(self.mean) - sigma2 / 2, np.sqrt(sigma2), n)
+        return rng.normal(self.mean, self.sd, n)
+
+    @classmethod
+    def parse(cls, value) -> 'Population | None':
+        """A Population from itself, a dict {'dist', 'mean', 'sd'} or a tuple (dist, mean, sd); else None."""
+        if isinstance(value, Population):
+            return value
+        if isinstance(value, dict) and 'dist' in value:
+            return cls(value['dist'], float(value['mean']), float(value.get('sd', 0.0)))
+        if isinstance(value, tuple) and value and isinstance(value[0], str):
+            return cls(value[0], *map(float, value[1:]))
+        return None
+
+
+def _per_selector(value, n: int, rng: np.random.Generator | None = None, bounds=None) -> np.ndarray:
+    """One value per selector: a number (everyone), an array (one each) or a :class:`Population` (drawn)."""
+    population = Population.parse(value)
+    if population is not None:
+        drawn = population.draw(rng if rng is not None else np.random.default_rng(0), n)
+        return np.clip(drawn, *bounds) if bounds is not None else drawn
     value = np.asarray(value, dtype=float)
     return np.broadcast_to(value, (n,)).astype(float).copy()
+
+
+def draw_selector_params(model: str, params: dict | None, n: int, seed: int = 0, treatment_of=None) -> pd.DataFrame:
+    """The parameters each of ``n`` selectors acts on in :func:`simulate_session` (same seed, same draws).
+
+    ``params`` as in :func:`simulate_session`. Draws use their own random stream (seeded from ``seed``),
+    so a session without population parameters is the same as before they existed.
+
+    Returns
+    -------
+    DataFrame, one row per selector (session order): one column per model parameter (and ``q0``, the
+    initial value of both partner kinds, for the learning models; p0, p_inf, k for 'curve').
+    """
+    params = dict(params or {})
+    rng = np.random.default_rng([seed, 7919])
+    if model == 'curve':
+        treatment_of = np.asarray(treatment_of if treatment_of is not None else ['disclosed'] * n)
+        per_treatment = params if params and all(isinstance(v, dict) and 'dist' not in v for v in params.values()) else None
+        out = pd.DataFrame(index=range(n), columns=['p0', 'p_inf', 'k'], dtype=float)
+        for t in dict.fromkeys(treatment_of):
+            spec = (per_treatment or {}).get(t, params)
+            missing = {'p0', 'p_inf', 'k'} - set(spec)
+            if missing:
+                raise ValueError(f"curve parameters for {t!r} lack {sorted(missing)}")
+            rows = np.flatnonzero(treatment_of == t)
+            for name, bounds in (('p0', (0.0, 1.0)), ('p_inf', (0.0, 1.0)), ('k', (0.0, np.inf))):
+                value = spec[name]
+                if Population.parse(value) is None and np.ndim(value) > 0:
+                    value = np.asarray(value, dtype=float)[rows]
+                out.loc[rows, name] = _per_selector(value, rows.size, rng, bounds)
+        return out
+    if model not in MODELS:
+        raise ValueError(f'unknown model {model!r}; expected one of {sorted(MODELS) + ["curve"]}')
+    declared = MODELS[model]().params
+    unknown = set(params) - set(declared) - {'q0'}
+    if unknown:
+        raise ValueError(f'model {model!r} has no parameter(s) {sorted(unknown)}; it has {list(declared)}')
+    columns = {name: _per_selector(params.get(name, p.init), n, rng, (p.lower, p.upper)) for name, p in declared.items()}
+    if model != 'random':
+        columns['q0'] = _per_selector(params.get('q0', DEFAULT_Q0), n, rng, (0.0, 1.0))
+    return pd.DataFrame(columns, index=range(n))
 
 
 def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None, *,
@@ -67,9 +162,15 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
     ----------
     model : 'random', 'static', 'rescorla_wagner', 'ewa' (see :mod:`analysis.learning_models`) or
         'curve' (choose an AI with probability p(t) = p_inf − (p_inf − p0)·exp(−k(t−1))).
-    params : model parameters; each value a number (everyone) or an array with one value per selector
-        (selector order: group by group). For 'curve': {'p0', 'p_inf', 'k'} or
-        {treatment: {'p0', 'p_inf', 'k'}}. Missing parameters take the model's declared init.
+    params : model parameters; each value a number (everyone), an array with one value per selector
+        (selector order: group by group) or a :class:`Population` (each selector draws its own:
+        heterogeneous learners, e.g. ``alpha=Population('beta', 0.3, 0.1)``,
+        ``beta=Population('lognormal', 8, 3)``, ``bias=Population('normal', -1, 0.5)``; a dict
+        ``{'dist', 'mean', 'sd'}`` works too). Learning models also take ``q0``, the value both partner
+        kinds start from (default 1/3, break-even). For 'curve': {'p0', 'p_inf', 'k'} or
+        {treatment: {'p0', 'p_inf', 'k'}}, values as above (per-selector curves: the population curve is
+        then their average). Missing parameters take the model's declared init. The values drawn are in
+        ``decisions.attrs['selector_params']`` (a dict of lists; see :func:`draw_selector_params`).
     treatments : assigned to groups in rotation (group 1 gets the first, …).
     ai_return, human_return : (mean, sd) of the points returned out of 30 received (scaled to the actual
         amount received).
@@ -105,7 +206,8 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
     mean_share = {AI: ai_return[0] / _RETURN_BASE, HUMAN: human_return[0] / _RETURN_BASE}
     sd_share = {AI: ai_return[1] / _RETURN_BASE, HUMAN: human_return[1] / _RETURN_BASE}
 
-    chooser = _Chooser(model, params or {}, S, treatment_of)
+    selector_params = draw_selector_params(model, params, S, seed, treatment_of)
+    chooser = _Chooser(model, selector_params, S, treatment_of)
     decisions, candidate_rows = [], []
     rows = np.arange(S)
     for rnd in range(1, n_rounds + 1):
@@ -194,7 +296,11 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
                     message_fallback=0, return_fallback=0, dropped=0, **group_cells,
                 ))
     _pay_beliefs(decisions, belief_payment)
-    return pd.DataFrame(decisions, columns=DECISION_COLUMNS), pd.DataFrame(candidate_rows, columns=CANDIDATE_COLUMNS)
+    decisions = pd.DataFrame(decisions, columns=DECISION_COLUMNS)
+    # a dict of lists, not a DataFrame: pandas compares attrs when it combines frames
+    decisions.attrs['selector_params'] = selector_params.assign(selector_id=selector_ids,
+                                                                treatment=treatment_of).to_dict('list')
+    return decisions, pd.DataFrame(candidate_rows, columns=CANDIDATE_COLUMNS)
 
 
 def _pay_beliefs(decisions: list, mode: str) -> None:
@@ -214,30 +320,21 @@ def _pay_beliefs(decisions: list, mode: str) -> None:
 class _Chooser:
     """Draws each selector's card from a learning model (state kept across rounds) or a curve."""
 
-    def __init__(self, model: str, params: dict, n: int, treatment_of: np.ndarray):
+    def __init__(self, model: str, selector_params: pd.DataFrame, n: int, treatment_of: np.ndarray):
         self.kind = model
-        self.treatment_of = treatment_of
         if model == 'curve':
-            per_treatment = params if params and all(isinstance(v, dict) for v in params.values()) else None
-            self.curve = {t: (per_treatment or {}).get(t, params) for t in set(treatment_of)}
-            for t, p in self.curve.items():
-                missing = {'p0', 'p_inf', 'k'} - set(p)
-                if missing:
-                    raise ValueError(f"curve parameters for {t!r} lack {sorted(missing)}")
+            self.curve = {name: selector_params[name].to_numpy(float) for name in ('p0', 'p_inf', 'k')}
             return
-        if model not in MODELS:
-            raise ValueError(f'unknown model {model!r}; expected one of {sorted(MODELS) + ["curve"]}')
         self.model = MODELS[model]()
-        unknown = set(params) - set(self.model.params)
-        if unknown:
-            raise ValueError(f'model {model!r} has no parameter(s) {sorted(unknown)}; it has {self.model.param_names}')
-        self.theta = {name: _per_selector(params.get(name, p.init), n) for name, p in self.model.params.items()}
+        self.theta = {name: selector_params[name].to_numpy(float) for name in self.model.params}
+        if 'q0' in selector_params:
+            self.model.q0 = selector_params['q0'].to_numpy(float)[:, None]
         self.state = self.model.initial_state(n)
 
     def choose(self, rng, rnd, kinds, badge_ai) -> np.ndarray:
         S, C = kinds.shape
         if self.kind == 'curve':
-            p_ai = np.array([curve_probability(rnd, **self.curve[t]) for t in self.treatment_of])
+            p_ai = curve_probability(rnd, **self.curve)
             has_ai, has_human = (kinds == AI).any(axis=1), (kinds == HUMAN).any(axis=1)
             want_ai = np.where(has_ai & has_human, rng.random(S) < p_ai, has_ai)
             # a random card of the wanted kind
