@@ -9,8 +9,22 @@ since p depends only on the round it is computed from per-round counts (fast eno
 Standard errors are selector-clustered sandwiches (scores per selector around the numerical Hessian);
 ``se_model``, the inverse Hessian alone, treats choices as independent. The participant-clustered
 bootstrap (resampling selectors) gives CIs, and is what the treatment differences use.
-When p0 ≈ p_inf the rate k is not identified: its SE is then NaN or huge, and the likelihood-ratio
-test against a flat curve (df = 2) is the right question to ask first.
+Flat versus learning. When p0 = p_inf the curve is flat and k is not identified (nor p_inf apart from
+p0): k runs to a bound, the SEs blow up, and the likelihood-ratio statistic against the flat model
+p(t) = p has no chi-square(2) reference distribution (under the null, k exists only under the
+alternative and the null sits on the boundary of the parameter space: Davies' problem). Each treatment is
+therefore tested for learning by a **selector-permutation LR test**: each selector's choices are shuffled
+across that selector's rounds (which keeps every selector's own AI share, so persistent differences
+between selectors stay in, and removes any time trend), the curve refitted, and p = (1 + #{LR* ≥ LR}) /
+(1 + n_perm) — never 0. The **selected model** is the exponential curve when its BIC (n = choices) is
+below the flat model's *and* the permutation p is below ``alpha``; otherwise the flat curve (with fewer
+than ``min_selectors`` selectors, or n_perm = 0, BIC alone). Under 'flat', p_inf and k are not identified
+(``identified`` False) and the treatment's curve is the constant ``p_flat``.
+
+:func:`compare_treatments` contrasts treatments on quantities identified under either model: the
+AI-choice share in the first and the last ``k_rounds`` rounds and their difference (late − early), from
+:func:`analysis.curves.early_late_shares`, and the plateau p_inf only where both treatments select the
+exponential curve.
 """
 from __future__ import annotations
 
@@ -20,7 +34,7 @@ from scipy import optimize, stats
 from statsmodels.tools.numdiff import approx_hess3
 
 __all__ = ['curve_probability', 'round_counts', 'fit_curve_counts', 'fit_learning_curves',
-           'compare_learning_curves', 'PARAMETERS']
+           'compare_learning_curves', 'compare_treatments', 'selected_curve', 'PARAMETERS']
 
 PARAMETERS = ('p0', 'p_inf', 'k')
 _EPS = 1e-6
@@ -137,7 +151,7 @@ def _selector_matrix(data, selector, round, dv):
     return n.columns.to_numpy(dtype=float), n.to_numpy(dtype=float), n_ai.to_numpy(dtype=float)
 
 
-def _bootstrap(rounds, n_mat, ai_mat, estimate, n_boot, rng) -> np.ndarray:
+def _bootstrap(rounds, n_mat, ai_mat, estimate, n_boot, rng, progress=None) -> np.ndarray:
     """Cluster bootstrap over selectors: (n_boot, 3) parameter draws."""
     n_sel = n_mat.shape[0]
     draws = np.empty((n_boot, 3))
@@ -145,18 +159,60 @@ def _bootstrap(rounds, n_mat, ai_mat, estimate, n_boot, rng) -> np.ndarray:
     for b in range(n_boot):
         n, n_ai = weights[b] @ n_mat, weights[b] @ ai_mat
         draws[b] = fit_curve_counts(rounds, n, n_ai, n_starts=1, start=estimate)['x']
+        if progress is not None:
+            progress.update()
     return draws
+
+
+def _bar(progress, total, desc, unit):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit=unit, leave=False)
+
+
+def _lr(fit) -> float:
+    return max(0.0, 2 * (fit['log_lik'] - fit['log_lik_flat']))
+
+
+def _permutation_lr(rounds, n_mat, ai_mat, n_perm, rng, progress=None) -> np.ndarray:
+    """LR statistics (curve vs flat) after shuffling each selector's choices across its rounds."""
+    S, R = n_mat.shape
+    stats_ = np.empty(n_perm)
+    rows = np.arange(S)[:, None]
+    for b in range(n_perm):
+        order = np.argsort(rng.random((S, R)), axis=1)
+        n, n_ai = n_mat[rows, order].sum(axis=0), ai_mat[rows, order].sum(axis=0)
+        stats_[b] = _lr(fit_curve_counts(rounds, n, n_ai, n_starts=2))
+        if progress is not None:
+            progress.update()
+    return stats_
+
+
+def _flat_cluster_se(n_mat, ai_mat) -> float:
+    """Selector-clustered SE of the overall share Σa/Σn (ratio-estimator linearisation, G/(G−1))."""
+    n_i, a_i = n_mat.sum(axis=1), ai_mat.sum(axis=1)
+    keep = n_i > 0
+    G, N = int(keep.sum()), n_i.sum()
+    if G < 2:
+        return np.nan
+    u = (a_i[keep] - a_i.sum() / N * n_i[keep]) / N
+    return float(np.sqrt(G / (G - 1) * np.sum(u ** 2)))
 
 
 def fit_learning_curves(data: pd.DataFrame, treatment: str = 'treatment', round: str = 'round',
                         dv: str = 'chose_ai', selector: str = 'selector_id', n_starts: int = 5,
-                        n_boot: int = 0, ci: float = 0.95, seed: int = 0, progress: bool = False):
-    """Fit the learning curve per treatment.
+                        n_boot: int = 0, ci: float = 0.95, seed: int = 0, progress: bool = False,
+                        n_perm: int = 199, alpha: float = 0.05, min_selectors: int = 2):
+    """Fit the learning curve and the flat model per treatment, and select one (module docstring).
 
     Parameters
     ----------
     data : long DataFrame, one row per choice (rows with an empty ``dv`` are ignored).
     n_boot : selector-clustered bootstrap replicates for the CIs (0: Wald CIs from the Hessian SEs).
+    n_perm : selector permutations for the LR test of learning (0: no test; selection by BIC alone).
+    alpha : level of that test in the selection rule.
+    min_selectors : fewest selectors in a treatment for SEs, CIs and the test (below: NaN, BIC alone).
 
     Returns
     -------
@@ -164,27 +220,48 @@ def fit_learning_curves(data: pd.DataFrame, treatment: str = 'treatment', round:
     params : DataFrame with ``treatment``, ``parameter`` (p0, p_inf, k), ``estimate``, ``se``
         (selector-clustered sandwich; NaN on a bound), ``se_model`` (inverse Hessian: choices treated as
         independent), ``ci_low``, ``ci_high`` (cluster-bootstrap percentiles with n_boot, else Wald from
-        ``se``), ``ci_method`` ('wald' or 'cluster_bootstrap').
-    fits : DataFrame with ``treatment``, ``n_selectors``, ``n_choices``, ``log_lik``, ``log_lik_flat``,
-        ``lr_stat``, ``lr_df`` (2), ``lr_p_value`` (likelihood-ratio test against a flat curve; like the
-        Hessian SEs it treats choices as independent),
-        ``converged``; and, with n_boot, ``boot`` is available via the ``attrs['boot']`` of params.
+        ``se``), ``ci_method`` ('wald' or 'cluster_bootstrap'), ``identified`` (False for p_inf and k where
+        the flat model is selected: there they are not identified and should not be read or contrasted).
+    fits : DataFrame with ``treatment``, ``n_selectors``, ``n_choices``, ``selected_model`` ('flat' or
+        'exponential'), ``selection_basis`` ('bic+permutation_lr' or 'bic'), ``p_flat`` (overall AI-choice
+        share, the flat model's estimate), ``p_flat_se`` (selector-clustered), ``log_lik`` (exponential),
+        ``log_lik_flat``, ``bic_flat``, ``bic_exponential``, ``delta_bic`` (exponential − flat; < 0 favours
+        learning), ``aic_flat``, ``aic_exponential``, ``lr_stat``, ``lr_df`` (2), ``lr_p_value`` (selector-
+        permutation p, NaN without permutations), ``lr_p_chi2`` (nominal chi-square(2) p: for reference only,
+        not valid under the flat null and blind to clustering), ``n_perm``, ``converged``.
+        With n_boot, the bootstrap draws are in ``params.attrs['boot']``.
     """
     rng = np.random.default_rng(seed)
     z = stats.norm.ppf(0.5 + ci / 2)
     param_rows, fit_rows, boots = [], [], {}
-    groups = list(data.groupby(treatment, sort=True))
-    if progress:
-        from tqdm.auto import tqdm
-        groups = tqdm(groups, desc='learning curves', unit='treatment')
-    for name, part in groups:
+    for name, part in data.groupby(treatment, sort=True):
         rounds, n_mat, ai_mat = _selector_matrix(part, selector, round, dv)
         n, n_ai = n_mat.sum(axis=0), ai_mat.sum(axis=0)
+        n_selectors = int((n_mat.sum(axis=1) > 0).sum())
+        enough = n_selectors >= max(2, min_selectors)
         fit = fit_curve_counts(rounds, n, n_ai, n_starts=n_starts, seed=seed)
         se_model = _hessian_se(fit['x'], rounds, n, n_ai)
         se = _cluster_se(fit['x'], rounds, n_mat, ai_mat)
-        if n_boot:
-            draws = _bootstrap(rounds, n_mat, ai_mat, fit['x'], n_boot, rng)
+        lr = _lr(fit)
+        n_total = float(n.sum())
+        bic_flat = -2 * fit['log_lik_flat'] + np.log(n_total)
+        bic_exp = -2 * fit['log_lik'] + 3 * np.log(n_total)
+        lr_p, perms = np.nan, 0
+        if enough and n_perm:
+            bar = _bar(progress, n_perm, f'flat vs learning test: {name}', 'permutation')
+            draws = _permutation_lr(rounds, n_mat, ai_mat, n_perm, rng, bar)
+            if bar is not None:
+                bar.close()
+            lr_p, perms = float((1 + np.sum(draws >= lr - 1e-9)) / (1 + n_perm)), n_perm
+        learning = bic_exp < bic_flat and (not np.isfinite(lr_p) or lr_p < alpha)
+        selected = 'exponential' if learning else 'flat'
+        if not enough:
+            se = se_model = np.full(3, np.nan)
+        if n_boot and enough:
+            bar = _bar(progress, n_boot, f'curve bootstrap: {name}', 'replicate')
+            draws = _bootstrap(rounds, n_mat, ai_mat, fit['x'], n_boot, rng, bar)
+            if bar is not None:
+                bar.close()
             boots[name] = draws
             low, high = np.quantile(draws, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
             method = 'cluster_bootstrap'
@@ -194,11 +271,19 @@ def fit_learning_curves(data: pd.DataFrame, treatment: str = 'treatment', round:
             method = 'wald'
         for i, parameter in enumerate(PARAMETERS):
             param_rows.append(dict(treatment=name, parameter=parameter, estimate=fit['x'][i], se=se[i],
-                                   se_model=se_model[i], ci_low=low[i], ci_high=high[i], ci_method=method))
-        lr = max(0.0, 2 * (fit['log_lik'] - fit['log_lik_flat']))
-        fit_rows.append(dict(treatment=name, n_selectors=n_mat.shape[0], n_choices=int(n.sum()),
-                             log_lik=fit['log_lik'], log_lik_flat=fit['log_lik_flat'], lr_stat=lr, lr_df=2,
-                             lr_p_value=float(stats.chi2.sf(lr, 2)), converged=fit['success']))
+                                   se_model=se_model[i], ci_low=low[i], ci_high=high[i], ci_method=method,
+                                   identified=learning or parameter == 'p0'))
+        fit_rows.append(dict(treatment=name, n_selectors=n_selectors, n_choices=int(n_total),
+                             selected_model=selected,
+                             selection_basis='bic+permutation_lr' if perms else 'bic',
+                             p_flat=float(n_ai.sum() / n_total),
+                             p_flat_se=_flat_cluster_se(n_mat, ai_mat) if enough else np.nan,
+                             log_lik=fit['log_lik'], log_lik_flat=fit['log_lik_flat'], bic_flat=bic_flat,
+                             bic_exponential=bic_exp, delta_bic=bic_exp - bic_flat,
+                             aic_flat=-2 * fit['log_lik_flat'] + 2, aic_exponential=-2 * fit['log_lik'] + 6,
+                             lr_stat=lr, lr_df=2, lr_p_value=lr_p,
+                             lr_p_chi2=float(stats.chi2.sf(lr, 2)) if enough else np.nan, n_perm=perms,
+                             converged=fit['success']))
     params = pd.DataFrame(param_rows)
     params.attrs['boot'] = boots
     return params, pd.DataFrame(fit_rows)
@@ -254,3 +339,72 @@ def compare_learning_curves(data: pd.DataFrame, reference: str | None = None, tr
                              p_value=float(2 * stats.norm.sf(abs(zval))) if np.isfinite(zval) else np.nan,
                              ci_low=low, ci_high=high))
     return pd.DataFrame(rows)
+
+
+def selected_curve(fits: pd.DataFrame, params: pd.DataFrame, treatment_name, t) -> np.ndarray:
+    """p(t) of the model selected for ``treatment_name`` (the constant p_flat, or the exponential curve)."""
+    t = np.asarray(t, dtype=float)
+    fit = fits.set_index('treatment').loc[treatment_name]
+    if fit['selected_model'] == 'flat':
+        return np.full_like(t, fit['p_flat'])
+    estimate = params[params['treatment'] == treatment_name].set_index('parameter')['estimate']
+    return curve_probability(t, estimate['p0'], estimate['p_inf'], estimate['k'])
+
+
+CONTRAST_COLUMNS = ['contrast', 'quantity', 'rounds', 'estimate_other', 'estimate_reference', 'difference', 'se',
+                    'z', 'p_value', 'ci_low', 'ci_high', 'se_method', 'note']
+
+
+def compare_treatments(data: pd.DataFrame, fits: pd.DataFrame, params: pd.DataFrame, reference: str | None = None,
+                       k_rounds: int = 3, treatment: str = 'treatment', round: str = 'round', dv: str = 'chose_ai',
+                       selector: str = 'selector_id', ci: float = 0.95, min_selectors: int = 10) -> pd.DataFrame:
+    """Treatment contrasts (other − reference) on identified quantities.
+
+    Quantities: ``early_share`` (AI-choice share in the first ``k_rounds`` rounds), ``late_share`` (last
+    ``k_rounds``), ``late_minus_early`` (see :func:`analysis.curves.compare_early_late`: selector-clustered
+    linearised SEs), and ``p_inf`` (plateau) only where both treatments select the exponential curve in
+    ``fits`` (SE: the two selector-clustered sandwich SEs combined, treatments being independent groups of
+    selectors); otherwise the p_inf row has no numbers and ``note`` says why. Too few selectors (below
+    ``min_selectors`` in either treatment) or one treatment only: no SE, CI or p (never p = 0).
+
+    Returns
+    -------
+    DataFrame with :data:`CONTRAST_COLUMNS`: ``contrast`` ('disclosed - hidden'), ``quantity``, ``rounds``
+    (e.g. '1-3'), ``estimate_other``, ``estimate_reference``, ``difference``, ``se``, ``z``, ``p_value``
+    (two-sided normal), ``ci_low``, ``ci_high`` (Wald), ``se_method``, ``note``.
+    """
+    from .curves import compare_early_late
+
+    windows = compare_early_late(data, reference=reference, k_rounds=k_rounds, treatment=treatment, round=round,
+                                 dv=dv, selector=selector, ci=ci, min_selectors=min_selectors)
+    if windows.empty:
+        return pd.DataFrame(columns=CONTRAST_COLUMNS)
+    zq = stats.norm.ppf(0.5 + ci / 2)
+    by_fit = fits.set_index('treatment')
+    table = params.set_index(['treatment', 'parameter'])
+    rows = []
+    for contrast in dict.fromkeys(windows['contrast']):
+        other, ref = contrast.split(' - ')
+        row = dict(contrast=contrast, quantity='p_inf', rounds='plateau', estimate_other=np.nan,
+                   estimate_reference=np.nan, difference=np.nan, se=np.nan, z=np.nan, p_value=np.nan,
+                   ci_low=np.nan, ci_high=np.nan, se_method='cluster_sandwich', note='')
+        flat = [t for t in (other, ref) if by_fit.loc[t, 'selected_model'] != 'exponential']
+        if flat:
+            row['note'] = f'not identified: {" and ".join(flat)} {"selects" if len(flat) == 1 else "select"} the flat model'
+        else:
+            a, b = table.loc[(other, 'p_inf')], table.loc[(ref, 'p_inf')]
+            row.update(estimate_other=a['estimate'], estimate_reference=b['estimate'],
+                       difference=a['estimate'] - b['estimate'])
+            se = float(np.hypot(a['se'], b['se']))
+            small = [t for t in (other, ref) if by_fit.loc[t, 'n_selectors'] < min_selectors]
+            if small:
+                row['note'] = f'withheld: fewer than {min_selectors} selectors in {" and ".join(small)}'
+            elif np.isfinite(se) and se > 0:
+                zval = row['difference'] / se
+                row.update(se=se, z=zval, p_value=float(2 * stats.norm.sf(abs(zval))),
+                           ci_low=row['difference'] - zq * se, ci_high=row['difference'] + zq * se)
+            else:
+                row['note'] = 'no SE: p_inf on a bound of its range'
+        rows.append(row)
+    out = pd.concat([windows, pd.DataFrame(rows)], ignore_index=True)
+    return out[CONTRAST_COLUMNS]
