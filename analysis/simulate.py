@@ -139,13 +139,25 @@ def draw_selector_params(model: str, params: dict | None, n: int, seed: int = 0,
     if model not in MODELS:
         raise ValueError(f'unknown model {model!r}; expected one of {sorted(MODELS) + ["curve"]}')
     declared = MODELS[model]().params
-    unknown = set(params) - set(declared) - {'q0'}
-    if unknown:
-        raise ValueError(f'model {model!r} has no parameter(s) {sorted(unknown)}; it has {list(declared)}')
-    columns = {name: _per_selector(params.get(name, p.init), n, rng, (p.lower, p.upper)) for name, p in declared.items()}
-    if model != 'random':
-        columns['q0'] = _per_selector(params.get('q0', DEFAULT_Q0), n, rng, (0.0, 1.0))
-    return pd.DataFrame(columns, index=range(n))
+    treatment_of = np.asarray(treatment_of if treatment_of is not None else [''] * n)
+    per_treatment = bool(params) and all(isinstance(v, dict) and 'dist' not in v for v in params.values())
+    specs = {t: params.get(t, {}) for t in dict.fromkeys(treatment_of)} if per_treatment else {None: params}
+    out = []
+    for t, spec in specs.items():
+        unknown = set(spec) - set(declared) - {'q0'}
+        if unknown:
+            raise ValueError(f'model {model!r} has no parameter(s) {sorted(unknown)}; it has {list(declared)}')
+        rows = np.flatnonzero(treatment_of == t) if per_treatment else np.arange(n)
+
+        def column(value, bounds):
+            if Population.parse(value) is None and np.ndim(value) > 0 and per_treatment:
+                value = np.asarray(value, dtype=float)[rows]
+            return _per_selector(value, rows.size, rng, bounds)
+        columns = {name: column(spec.get(name, p.init), (p.lower, p.upper)) for name, p in declared.items()}
+        if model != 'random':
+            columns['q0'] = column(spec.get('q0', DEFAULT_Q0), (0.0, 1.0))
+        out.append(pd.DataFrame(columns, index=rows))
+    return pd.concat(out).sort_index()
 
 
 def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None, *,
@@ -167,7 +179,8 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
         heterogeneous learners, e.g. ``alpha=Population('beta', 0.3, 0.1)``,
         ``beta=Population('lognormal', 8, 3)``, ``bias=Population('normal', -1, 0.5)``; a dict
         ``{'dist', 'mean', 'sd'}`` works too). Learning models also take ``q0``, the value both partner
-        kinds start from (default 1/3, break-even). For 'curve': {'p0', 'p_inf', 'k'} or
+        kinds start from (default 1/3, break-even). Per treatment: {treatment: {name: value}} (e.g. a bias
+        only in 'disclosed', beta=0 for chance in 'hidden'). For 'curve': {'p0', 'p_inf', 'k'} or
         {treatment: {'p0', 'p_inf', 'k'}}, values as above (per-selector curves: the population curve is
         then their average). Missing parameters take the model's declared init. The values drawn are in
         ``decisions.attrs['selector_params']`` (a dict of lists; see :func:`draw_selector_params`).
