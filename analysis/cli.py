@@ -40,9 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest='command', required=True)
 
     report = commands.add_parser(
-        'report', help='write DIR/report.html with tables and PNG figures',
+        'report', help='write DIR/report.html with figures (SVG + PNG), tables as CSV and results.json',
         description='Read a decisions export (partner_selection custom_export) or a trust_game export, run all '
-                    'analyses and write DIR/report.html plus PNG figures.')
+                    'analyses and write DIR/report.html, its figures (SVG and 300-dpi PNG), every table as CSV and '
+                    'the headline estimates as DIR/results.json (keys: docs/analysis.md, "Report outputs").')
     report.add_argument('export', metavar='EXPORT.csv',
                         help='partner_selection decisions export (partner_selection_custom.csv) or trust_game export')
     report.add_argument('--candidates', metavar='CANDIDATES.csv',
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help='bootstrap replicates for the AI-choice share CIs (default 1000)')
     report.add_argument('--curve-boot', type=int, default=200,
                         help='bootstrap replicates for the learning-curve CIs and differences (default 200)')
+    report.add_argument('--curve-perm', type=int, default=199,
+                        help='selector permutations of the flat-versus-learning test per treatment (default 199; '
+                             '0 = select by BIC alone)')
+    report.add_argument('--k-rounds', type=int, default=3,
+                        help='rounds in the early and the late window of the treatment contrasts (default 3)')
     report.add_argument('--mixed', choices=('auto', 'on', 'off'), default='auto',
                         help='mixed-effects logit (slow on big data): auto = only up to 25000 choices (default)')
     report.add_argument('--per-selector', action='store_true',
@@ -102,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _report(args) -> int:
     from .io import load_candidates, read_export
+    for name in ('n_boot', 'curve_boot', 'curve_perm', 'starts'):
+        if getattr(args, name) < 0:
+            raise ValueError(f'--{name.replace("_", "-")} must be 0 or more, got {getattr(args, name)}')
+    if args.k_rounds < 1:
+        raise ValueError(f'--k-rounds must be 1 or more, got {args.k_rounds}')
     # Check the files before importing matplotlib and statsmodels: a bad file fails in a second.
     read_export(args.export)
     if args.candidates:
@@ -113,8 +124,8 @@ def _report(args) -> int:
         warnings.simplefilter('always', WithheldStatistic)
         path = build_report(args.export, args.out, candidates=args.candidates, n_boot=args.n_boot,
                             curve_boot=args.curve_boot, mixed=args.mixed, per_selector=args.per_selector,
-                            n_starts=args.starts, seed=args.seed,
-                            progress=not args.no_progress)
+                            n_starts=args.starts, seed=args.seed, progress=not args.no_progress,
+                            k_rounds=args.k_rounds, curve_perm=args.curve_perm)
     for warning in caught:
         if issubclass(warning.category, WithheldStatistic):
             print(f'warning: withheld: {warning.message}', file=sys.stderr)

@@ -1,4 +1,5 @@
 """Command line end to end: simulate an export, report on it; --help documents every option."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,14 +22,34 @@ def test_simulate_then_report_writes_html_and_figures(tmp_path):
     result = _run('report', export, '--candidates', candidates, '--out', tmp_path / 'out', '--n-boot', 100,
                   '--curve-boot', 20, '--starts', 2, '--no-progress')
     assert result.returncode == 0, result.stderr
-    html = (tmp_path / 'out' / 'report.html').read_text(encoding='utf-8')
-    for figure in ('ai_choice_by_round.png', 'returns_by_kind.png', 'model_comparison.png'):
-        assert (tmp_path / 'out' / figure).stat().st_size > 5000
-        assert f'src="{figure}"' in html
-    for heading in ('Learning-curve parameters', 'Model comparison', 'GEE', 'Mixed logit', 'Message length by kind',
-                    'Belief accuracy', 'Decisions kept and excluded', 'Learning-model estimates per treatment'):
+    out = tmp_path / 'out'
+    html = (out / 'report.html').read_text(encoding='utf-8')
+    from PIL import Image
+    for figure in ('ai_choice_by_round', 'returns_by_kind', 'model_comparison'):
+        assert f'src="{figure}.png"' in html and f'href="{figure}.svg"' in html
+        assert (out / f'{figure}.svg').read_text(encoding='utf-8').lstrip().startswith('<?xml')
+        with Image.open(out / f'{figure}.png') as image:  # 300 dpi: at least 6 inches × 300 wide
+            assert image.size[0] >= 1800 and round(image.info['dpi'][0]) == 300
+    for heading in ('Learning-curve parameters', 'Flat versus learning', 'Treatment differences on identified',
+                    'Model comparison', 'GEE', 'Mixed logit', 'Message length by kind', 'Belief accuracy',
+                    'Decisions kept and excluded', 'Learning-model estimates per treatment'):
         assert heading in html
     assert 'Withheld' not in html and 'warning' not in result.stderr
+    # readable headers in the page, snake_case in the CSVs; every table has its CSV
+    assert '<th>AI-choice share (0-1)</th>' in html and 'share_ai' not in html
+    import pandas as pd
+    assert 'share_ai' in pd.read_csv(out / 'ai_choice_share.csv').columns
+    results = json.loads((out / 'results.json').read_text(encoding='utf-8'))
+    assert html.count('<table') == len(results['tables'])
+    for name in results['tables']:
+        assert (out / name).stat().st_size > 0, name
+    assert set(results['treatments']) == {'hidden', 'disclosed', 'false_label'}
+    for treatment in results['treatments'].values():
+        assert treatment['selected_model'] in ('flat', 'exponential')
+        assert {'early_share', 'late_share', 'late_minus_early', 'curve', 'p_flat'} <= set(treatment)
+    assert {row['quantity'] for row in results['contrasts']} == {'early_share', 'late_share', 'late_minus_early',
+                                                                  'p_inf'}
+    assert results['regressions']['gee'] and results['withheld'] == []
 
 
 def test_one_selector_file_reports_estimates_but_withholds_inference(tmp_path):
@@ -50,6 +71,11 @@ def test_one_selector_file_reports_estimates_but_withholds_inference(tmp_path):
     estimates = pd.read_csv(tmp_path / 'out' / 'learning_models_by_treatment.csv')
     assert estimates['estimate'].notna().all() and estimates['se'].isna().all()
     assert estimates[['ci_low', 'ci_high']].isna().all().all()
+    results = json.loads((tmp_path / 'out' / 'results.json').read_text(encoding='utf-8'))
+    assert results['contrasts'] == [] and len(results['withheld']) >= 4  # one treatment: nothing to contrast
+    disclosed = results['treatments']['disclosed']
+    assert disclosed['lr_p_value'] is None and disclosed['p_flat_se'] is None  # never p = 0 from one cluster
+    assert disclosed['late_minus_early']['p_value'] is None and disclosed['late_minus_early']['estimate'] is not None
 
 
 def test_report_on_a_trust_game_export(tmp_path):
@@ -62,6 +88,12 @@ def test_candidates_file_given_as_export_is_explained(tmp_path):
     result = _run('report', DATA / 'analysis_candidates_small.csv', '--out', tmp_path)
     assert result.returncode == 2
     assert 'this is the candidates export' in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_negative_replicate_counts_are_one_error_line(tmp_path):
+    result = _run('report', DATA / 'analysis_otree_ps_balanced_custom.csv', '--out', tmp_path, '--curve-perm', -1)
+    assert result.returncode == 2 and 'error: --curve-perm must be 0 or more' in result.stderr
+    assert 'Traceback' not in result.stderr
 
 
 def test_help_documents_every_option():
@@ -82,11 +114,14 @@ def test_report_on_a_real_otree_bot_export(tmp_path):
     result = _run('report', export, '--out', tmp_path, '--n-boot', 100, '--curve-boot', 20, '--starts', 2,
                   '--no-progress')
     assert result.returncode == 0, result.stderr
+    import pandas as pd
     html = (tmp_path / 'report.html').read_text(encoding='utf-8')
     assert 'Belief accuracy' in html and 'Treatment differences' in html
     # a handful of bot selectors per treatment: the curve differences and the GEE are withheld (issue 13:
     # they used to print p-values from one or two clusters)
-    assert 'Treatment differences in the curve parameters involving these treatments: fewer than 10' in html
+    assert 'Treatment differences involving these treatments: fewer than 10' in html
+    contrasts = pd.read_csv(tmp_path / 'treatment_contrasts.csv')
+    assert contrasts['p_value'].isna().all() and contrasts['note'].str.startswith(('withheld', 'not identified')).all()
 
 
 def test_real_otree_export_timeouts_are_flagged_and_counted():
