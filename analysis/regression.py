@@ -1,27 +1,61 @@
-"""Logistic regressions of choosing an AI candidate: mixed effects (statsmodels) and a GEE cross-check.
+"""Logistic regressions of choosing an AI candidate: a GLMM (R's lme4 ``glmer``) and a GEE cross-check.
 
 Model: ``chose_ai ~ round0 * C(treatment)`` where ``round0 = round − 1`` (so the intercept and the
-treatment terms describe round 1), with random intercepts for selectors (and mini-society groups).
-The mixed model is statsmodels' ``BinomialBayesMixedGLM`` fitted by variational Bayes (``fit_vb``);
-its ``se`` is the posterior SD and its p-value the normal approximation. The GEE (exchangeable correlation within selector, robust SEs) estimates
-population-averaged effects, which are smaller in size than the subject-specific mixed-model ones
-but should agree in sign and significance.
+treatment terms describe round 1), with random intercepts for selectors and, where a group holds
+several selectors, for mini-society groups (``(1 | selector) + (1 | group)``; selector ids are unique,
+so this covers selectors nested in groups as well as crossed designs).
+
+The mixed model is a maximum-likelihood GLMM fitted by lme4's ``glmer`` (Bates, Mächler, Bolker &
+Walker 2015, J. Stat. Softw. 67(1), doi:10.18637/jss.v067.i01) through ``Rscript`` in a subprocess
+(data and results pass as CSV files in a temporary directory). The likelihood integral over the
+random intercepts uses the Laplace approximation (``nAGQ=1``); with selectors as the only random
+effect, adaptive Gauss–Hermite quadrature (``nAGQ > 1``) is available. Fixed-effect SEs are Wald
+SEs from ``vcov()`` of the fit (the inverse observed information); p-values and CIs are the normal
+approximation. lme4's convergence and singular-fit warnings are kept (columns ``converged``,
+``singular``, ``fit_message``) and also raised as :class:`GLMMConvergenceWarning`. R and lme4 are
+system packages (Debian: ``r-base-core r-cran-lme4``); without them :func:`mixed_logit` raises
+:class:`GLMMUnavailable`: there is no fallback.
+
+The GEE (exchangeable correlation within selector, robust SEs) estimates population-averaged effects,
+which are smaller in size than the subject-specific mixed-model ones but should agree in sign and
+significance.
 """
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import patsy
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
-from scipy import sparse, stats
-from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+from scipy import stats
 
-__all__ = ['mixed_logit', 'gee_logit', 'regression_frame', 'TIDY_COLUMNS']
+__all__ = ['mixed_logit', 'gee_logit', 'regression_frame', 'TIDY_COLUMNS', 'GLMM_COLUMNS', 'GLMMUnavailable',
+           'GLMMConvergenceWarning', 'RSCRIPT', 'R_PACKAGES']
 
 TIDY_COLUMNS = ['model', 'term', 'estimate', 'se', 'z', 'p_value', 'ci_low', 'ci_high', 'odds_ratio']
+# Extra columns of mixed_logit, the same on every row of one fit.
+GLMM_COLUMNS = ['converged', 'singular', 'fit_message']
+
+# The Rscript executable (a name looked up on PATH, or a path); tests point it elsewhere.
+RSCRIPT = 'Rscript'
+# Debian packages that provide it and lme4.
+R_PACKAGES = 'r-base-core r-cran-lme4'
+
+
+class GLMMUnavailable(RuntimeError):
+    """Rscript or R's lme4 package is not installed, so the mixed logit cannot be fitted."""
+
+
+class GLMMConvergenceWarning(UserWarning):
+    """glmer reported a convergence problem or a singular (boundary) fit."""
 
 
 def regression_frame(data: pd.DataFrame, dv: str = 'chose_ai', round: str = 'round', treatment: str = 'treatment',
@@ -62,60 +96,151 @@ def _tidy(model_name, terms, estimate, se, ci) -> pd.DataFrame:
     })[TIDY_COLUMNS]
 
 
+# Reads design.csv (y, selector, [group], x0..xk: the fixed-effect design built by patsy in Python, so
+# the term names match the GEE's), fits glmer, writes fixef.csv, ranef.csv, info.tsv and messages.txt.
+# Exit status 3: lme4 is not installed.
+_GLMER_SCRIPT = r'''
+args <- commandArgs(trailingOnly = TRUE)
+dir <- args[1]; nagq <- as.integer(args[2]); optimizer <- args[3]
+if (!requireNamespace("lme4", quietly = TRUE)) quit(status = 3)
+d <- read.csv(file.path(dir, "design.csv"), colClasses = c(selector = "character", group = "character"))
+x <- grep("^x[0-9]+$", names(d), value = TRUE)
+re <- "(1 | selector)"
+if ("group" %in% names(d)) re <- paste(re, "+ (1 | group)")
+f <- as.formula(paste("y ~ 0 +", paste(x, collapse = " + "), "+", re))
+msgs <- character(0)
+t0 <- proc.time()[["elapsed"]]
+fit <- withCallingHandlers(
+  lme4::glmer(f, data = d, family = binomial, nAGQ = nagq,
+              control = lme4::glmerControl(optimizer = optimizer)),
+  warning = function(w) { msgs <<- c(msgs, conditionMessage(w)); invokeRestart("muffleWarning") },
+  message = function(m) { msgs <<- c(msgs, conditionMessage(m)); invokeRestart("muffleMessage") })
+elapsed <- proc.time()[["elapsed"]] - t0
+num <- function(v) sprintf("%.17g", v)
+b <- lme4::fixef(fit)
+se <- sqrt(diag(as.matrix(vcov(fit))))
+writeLines(c("term,estimate,se", paste(names(b), num(b), num(se[names(b)]), sep = ",")),
+           file.path(dir, "fixef.csv"))
+vc <- as.data.frame(lme4::VarCorr(fit))
+writeLines(c("group,sd", paste(vc$grp, num(vc$sdcor), sep = ",")), file.path(dir, "ranef.csv"))
+conv <- fit@optinfo$conv
+lme4_msgs <- unlist(conv$lme4$messages)
+opt_msg <- fit@optinfo$message
+if (is.null(opt_msg)) opt_msg <- ""
+info <- c(
+  optimizer_code = as.character(conv$opt),
+  optimizer_message = gsub("[\t\n]", " ", paste(opt_msg, collapse = " ")),
+  lme4_messages = gsub("[\t\n]", " ", paste(lme4_msgs, collapse = "; ")),
+  singular = as.character(lme4::isSingular(fit)),
+  loglik = num(as.numeric(logLik(fit))),
+  n_obs = as.character(nobs(fit)),
+  seconds = num(elapsed),
+  lme4_version = as.character(packageVersion("lme4")),
+  r_version = paste(R.version$major, R.version$minor, sep = "."))
+writeLines(paste(names(info), info, sep = "\t"), file.path(dir, "info.tsv"))
+writeLines(gsub("\n", " ", unique(c(msgs, lme4_msgs))), file.path(dir, "messages.txt"))
+'''
+
+
+def _rscript() -> str:
+    found = shutil.which(RSCRIPT)
+    if found is None:
+        raise GLMMUnavailable(f'mixed_logit fits the GLMM with R\'s lme4, but Rscript ({RSCRIPT!r}) was not found. '
+                              f'Install the Debian packages {R_PACKAGES} '
+                              f'(apt-get install -y --no-install-recommends {R_PACKAGES}).')
+    return found
+
+
 def mixed_logit(data: pd.DataFrame, selector: str = 'selector_id', group: str | None = 'group_key',
-                reference: str | None = None, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Mixed-effects logistic regression ``chose_ai ~ round0 * C(treatment)`` with random intercepts.
+                reference: str | None = None, ci: float = 0.95, seed: int | None = None, n_agq: int = 1,
+                optimizer: str = 'bobyqa', timeout: float = 600.0) -> pd.DataFrame:
+    """Mixed-effects logistic regression ``chose_ai ~ round0 * C(treatment)`` with random intercepts (lme4).
 
     Parameters
     ----------
     data : validated decisions (rows without a choice are dropped here).
     selector, group : columns whose levels get random intercepts (group=None: selectors only; a group
         column with one selector per group adds nothing and is skipped).
-    seed : seeds the random starting SDs of the variational fit (statsmodels draws them).
-
-    Notes
-    -----
-    Variational Bayes (``fit_vb``): its posterior SDs are known to be too small; trust the GEE's
-    robust SEs for inference and read this for the subject-specific effect sizes. It is slow on big
-    data (about 20–30 s for 975 selectors × 20 rounds on 2 cores; see the benchmark).
+    reference : baseline treatment (see :func:`regression_frame`).
+    ci : confidence level of the Wald intervals.
+    seed : ignored (glmer is deterministic); kept so callers written for the earlier variational fit work.
+    n_agq : quadrature points per random effect: 1 = Laplace approximation (any random effects);
+        > 1 = adaptive Gauss–Hermite quadrature, only with selectors as the single random effect.
+    optimizer : ``glmerControl(optimizer=...)``, 'bobyqa' (default) or 'Nelder_Mead'.
+    timeout : seconds before the R process is stopped.
 
     Returns
     -------
-    Tidy DataFrame (columns :data:`TIDY_COLUMNS`): fixed effects, then rows ``sd(selector)`` /
-    ``sd(group)`` holding the random-intercept standard deviations (estimate only; se from the
-    posterior of the log-SD, CIs transformed back).
+    DataFrame with columns :data:`TIDY_COLUMNS` (model name 'mixed_logit_glmer') then
+    :data:`GLMM_COLUMNS`: one row per fixed effect (Wald SE from ``vcov``), then rows ``sd(selector)``
+    and, if fitted, ``sd(group)`` holding the random-intercept standard deviations (estimate only: no
+    SE, p or CI). ``converged`` is False when the optimizer or lme4's gradient/Hessian checks report a
+    problem; ``singular`` is lme4's ``isSingular`` (a random-effect SD at 0); ``fit_message`` holds
+    every warning and message glmer gave ('' if none). ``result.attrs['glmer']`` has the log-likelihood,
+    optimizer code and message, n_agq, seconds, and the R and lme4 versions.
+
+    Raises
+    ------
+    GLMMUnavailable : Rscript or lme4 is missing (Debian packages :data:`R_PACKAGES`).
     """
     frame = regression_frame(data, reference=reference)
-    levels = {'selector': frame[selector].astype(str)}
-    if group and group in frame and frame.groupby(group)[selector].nunique().max() > 1:
-        levels['group'] = frame[group].astype(str)
+    if n_agq < 1:
+        raise ValueError(f'n_agq must be >= 1 (1 = Laplace; nAGQ=0 is not a final estimate), got {n_agq}')
     exog = patsy.dmatrix(_formula(frame).split('~')[1], frame, return_type='dataframe')
-    # Random-intercept design built sparse: a dense one-hot (rows × selectors) would not fit in memory
-    # for a 975-selector study.
-    blocks, ident, vc_names = [], [], []
-    for i, (name, codes) in enumerate(levels.items()):
-        index, uniques = pd.factorize(codes)
-        blocks.append(sparse.csr_array((np.ones(len(index)), (np.arange(len(index)), index)),
-                                       shape=(len(index), len(uniques))))
-        ident += [i] * len(uniques)
-        vc_names.append(name)
-    model = BinomialBayesMixedGLM(frame['chose_ai'].to_numpy(float), exog.to_numpy(), sparse.hstack(blocks).tocsr(),
-                                  np.array(ident), vcp_p=1, fe_p=2, fep_names=list(exog.columns),
-                                  vcp_names=vc_names)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        # L-BFGS-B: BFGS's dense inverse Hessian over ~2×(n_selectors + n_groups) parameters is slow.
-        result = model.fit_vb(fit_method='L-BFGS-B', rng=seed)
-    name = 'mixed_logit_vb'
-    fixed = _tidy(name, model.fep_names, result.fe_mean, result.fe_sd, ci)
-    q = stats.norm.ppf(0.5 + ci / 2)
-    rows = []
-    for i, vc_name in enumerate(model.vcp_names):
-        log_sd, sd_of_log = result.vcp_mean[i], result.vcp_sd[i]
-        rows.append(dict(model=name, term=f'sd({vc_name})', estimate=np.exp(log_sd), se=np.exp(log_sd) * sd_of_log,
-                         z=np.nan, p_value=np.nan, ci_low=np.exp(log_sd - q * sd_of_log),
-                         ci_high=np.exp(log_sd + q * sd_of_log), odds_ratio=np.nan))
-    return pd.concat([fixed, pd.DataFrame(rows, columns=TIDY_COLUMNS)], ignore_index=True)
+    terms = list(exog.columns)
+    design = pd.DataFrame(exog.to_numpy(), columns=[f'x{i}' for i in range(len(terms))], index=frame.index)
+    design.insert(0, 'y', frame['chose_ai'].astype(int).to_numpy())
+    design.insert(1, 'selector', frame[selector].astype(str).to_numpy())
+    random_effects = ['selector']
+    if group and group in frame and frame.groupby(group)[selector].nunique().max() > 1:
+        design.insert(2, 'group', frame[group].astype(str).to_numpy())
+        random_effects.append('group')
+    if n_agq > 1 and len(random_effects) > 1:
+        raise ValueError(f'n_agq={n_agq} (adaptive Gauss-Hermite) needs a single random effect; with selector and '
+                         'group random intercepts use n_agq=1 (Laplace) or group=None')
+    rscript = _rscript()
+    with tempfile.TemporaryDirectory(prefix='glmer_') as tmp:
+        tmp = Path(tmp)
+        design.to_csv(tmp / 'design.csv', index=False)
+        (tmp / 'fit.R').write_text(_GLMER_SCRIPT)
+        started = time.perf_counter()
+        proc = subprocess.run([rscript, '--vanilla', str(tmp / 'fit.R'), str(tmp), str(n_agq), optimizer],
+                              capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, 'OMP_NUM_THREADS': '1', 'OPENBLAS_NUM_THREADS': '1'})
+        seconds = time.perf_counter() - started
+        if proc.returncode == 3:
+            raise GLMMUnavailable(f'R is installed but its lme4 package is not: install the Debian packages '
+                                  f'{R_PACKAGES} (apt-get install -y --no-install-recommends {R_PACKAGES}).')
+        if proc.returncode != 0:
+            raise RuntimeError(f'glmer failed (Rscript exit status {proc.returncode}):\n{proc.stderr.strip()}')
+        fixef = pd.read_csv(tmp / 'fixef.csv')
+        ranef = pd.read_csv(tmp / 'ranef.csv')
+        info = dict(line.split('\t', 1) for line in (tmp / 'info.tsv').read_text().splitlines() if '\t' in line)
+        messages = [m for m in (tmp / 'messages.txt').read_text().splitlines() if m.strip()]
+    # glmer names the fixed effects by their design column; map back to patsy's names.
+    name_of = {f'x{i}': term for i, term in enumerate(terms)}
+    fixef = fixef.set_index('term').loc[list(name_of)]
+    model_name = 'mixed_logit_glmer'
+    fixed = _tidy(model_name, terms, fixef['estimate'], fixef['se'], ci)
+    sds = ranef.set_index('group')['sd']
+    random = pd.DataFrame([dict(model=model_name, term=f'sd({name})', estimate=float(sds[name]), se=np.nan, z=np.nan,
+                                p_value=np.nan, ci_low=np.nan, ci_high=np.nan, odds_ratio=np.nan)
+                           for name in random_effects], columns=TIDY_COLUMNS)
+    singular = info.get('singular') == 'TRUE'
+    converged = info.get('optimizer_code') == '0' and not info.get('lme4_messages')
+    fit_message = '; '.join(messages)
+    table = pd.concat([fixed, random], ignore_index=True)
+    table['converged'], table['singular'], table['fit_message'] = converged, singular, fit_message
+    table.attrs['glmer'] = dict(loglik=float(info['loglik']), n_obs=int(info['n_obs']), n_agq=n_agq,
+                                optimizer=optimizer, optimizer_code=int(info['optimizer_code']),
+                                optimizer_message=info.get('optimizer_message', ''),
+                                random_effects=random_effects, seconds_glmer=float(info['seconds']),
+                                seconds_total=seconds, lme4_version=info.get('lme4_version'),
+                                r_version=info.get('r_version'), messages=messages)
+    if not converged or singular:
+        warnings.warn(f'glmer: {"did not converge" if not converged else "singular fit"}: {fit_message}',
+                      GLMMConvergenceWarning, stacklevel=2)
+    return table
 
 
 def gee_logit(data: pd.DataFrame, selector: str = 'selector_id', reference: str | None = None,
