@@ -204,7 +204,8 @@ def groups_needed(table: pd.DataFrame, target: float) -> pd.DataFrame:
                 else:
                     needed = g[i - 1] + (target - power[i - 1]) / (power[i] - power[i - 1]) * (g[i] - g[i - 1])
                 break
-        rows.append(dict(test=test, target=target, n_groups=float(np.ceil(needed)) if np.isfinite(needed) else np.nan))
+        rows.append(dict(test=test, target=target,
+                         n_groups=float(np.ceil(round(needed, 6))) if np.isfinite(needed) else np.nan))
     return pd.DataFrame(rows)
 
 
