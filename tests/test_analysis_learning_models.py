@@ -37,7 +37,8 @@ def test_every_model_declares_bounds_init_and_meaning():
         assert {'chosen_position', 'offered_kinds', 'offered_badges', 'amount_returned'} <= set(model.data_columns)
 
 
-@pytest.mark.parametrize('model', [StaticPreference(), RescorlaWagner(), EWA()], ids=lambda m: m.name)
+@pytest.mark.parametrize('model', [StaticPreference(), RescorlaWagner(), RescorlaWagner(q0='free'), EWA()],
+                         ids=lambda m: f'{m.name}_q0_{m.q0_source}')
 def test_gradient_is_exact(model, rw_trials):
     rng = np.random.default_rng(0)
     trials = rw_trials.subset(np.arange(40))
@@ -136,3 +137,46 @@ def test_ewa_pooled_fit_beats_chance_on_learning_data(rw_trials):
     chance = fit_pooled(RandomChoice(), rw_trials)
     assert ewa['log_lik'] > chance['log_lik'] + 50
     assert ewa['beta'] > 1
+
+
+def test_free_initial_value_is_a_fourth_parameter_and_is_recovered():
+    # selectors who start optimistic (q0 = 0.6): a fit with q0 free finds it; one with q0 fixed at 1/3 does not
+    trials = _trials('rescorla_wagner', dict(alpha=0.3, beta=8.0, bias=-1.0, q0=0.6), treatments=['disclosed'],
+                     n_groups=60, n_rounds=15, seed=8)
+    free = fit_pooled(RescorlaWagner(q0='free'), trials, n_starts=3, se=True)
+    assert RescorlaWagner(q0='free').param_names == ['alpha', 'beta', 'bias', 'q0']
+    assert free['q0_source'] == 'free' and free['initial_value'] == free['q0']
+    # 180 selectors × 15 rounds: the clustered SE of q0 is about 0.04
+    assert free['q0'] == pytest.approx(0.6, abs=3 * free['se_q0'])
+    fixed = fit_pooled(RescorlaWagner(), trials, n_starts=3)
+    assert abs(free['bias'] - (-1.0)) < abs(fixed['bias'] - (-1.0))
+    assert free['log_lik'] > fixed['log_lik'] + 2
+
+
+def test_initial_value_from_data_is_the_mean_first_return_share_per_treatment(rw_decisions, rw_trials):
+    from analysis.learning_models import initial_values_from_data
+    values = initial_values_from_data(rw_trials)
+    first = (rw_decisions[rw_decisions['return_share'].notna()].sort_values('round')
+             .groupby('selector_id').first())
+    for treatment, part in first.groupby('treatment'):
+        rows = [i for i, t in enumerate(rw_trials.treatment) if t == treatment]
+        assert np.allclose(values[rows], part['return_share'].mean())
+    fit = fit_pooled(RescorlaWagner(q0='data'), rw_trials.subset(rows), n_starts=1)
+    assert fit['q0_source'] == 'data' and fit['initial_value'] == pytest.approx(part['return_share'].mean())
+
+
+def test_free_initial_value_only_where_implemented():
+    with pytest.raises(ValueError, match='Rescorla'):
+        EWA(q0='free')
+    with pytest.raises(ValueError, match="'data' or 'free'"):
+        RescorlaWagner(q0='prior')
+
+
+def test_hidden_treatment_gets_no_bias_estimate_whatever_the_initial_value(rw_trials):
+    from analysis.learning_models import fit_by_treatment
+    for q0 in (1 / 3, 'data', 'free'):
+        estimates, fits = fit_by_treatment(RescorlaWagner(q0=q0), rw_trials, n_starts=1)
+        hidden = estimates[estimates['treatment'] == 'hidden']
+        assert 'bias' not in set(hidden['parameter']), q0
+        assert 'bias' in set(estimates.loc[estimates['treatment'] == 'disclosed', 'parameter']), q0
+        assert set(fits['q0_source']) == {'fixed' if q0 == 1 / 3 else q0}

@@ -77,3 +77,37 @@ def test_bad_simulation_settings_are_rejected(kwargs, message):
     with pytest.raises(ValueError) as info:
         simulate_session(**kwargs)
     assert message in str(info.value)
+
+
+def test_selectors_draw_their_own_parameters_from_the_population():
+    from analysis.simulate import Population
+    population = dict(alpha=Population('beta', 0.3, 0.1), beta=Population('lognormal', 8.0, 3.0),
+                      bias={'dist': 'normal', 'mean': -1.0, 'sd': 0.5})
+    decisions, _ = simulate_session('rescorla_wagner', population, n_groups=300, n_rounds=1, elicit_beliefs=False,
+                                    seed=7)
+    drawn = pd.DataFrame(decisions.attrs['selector_params'])
+    assert len(drawn) == 900 and drawn['selector_id'].is_unique
+    # 900 draws: the sample mean lies within about 4 standard errors of the population mean
+    for name, mean, sd in (('alpha', 0.3, 0.1), ('beta', 8.0, 3.0), ('bias', -1.0, 0.5)):
+        assert abs(drawn[name].mean() - mean) < 4 * sd / 30, name
+        assert drawn[name].std() == pytest.approx(sd, rel=0.15), name
+    assert drawn['alpha'].between(0, 1).all() and (drawn['beta'] > 0).all()
+    again, _ = simulate_session('rescorla_wagner', population, n_groups=300, n_rounds=1, elicit_beliefs=False, seed=7)
+    assert again.attrs['selector_params'] == decisions.attrs['selector_params']
+
+
+def test_parameters_can_differ_by_treatment():
+    params = {'hidden': {'beta': 0.0}, 'disclosed': {'beta': 8.0, 'bias': -2.0, 'q0': 0.6}}
+    decisions, _ = simulate_session('rescorla_wagner', params, treatments=['hidden', 'disclosed'], n_groups=4,
+                                    n_rounds=2, elicit_beliefs=False, seed=1)
+    drawn = pd.DataFrame(decisions.attrs['selector_params']).set_index('treatment')
+    assert (drawn.loc['hidden', 'beta'] == 0).all() and (drawn.loc['hidden', 'bias'] == 0).all()
+    assert (drawn.loc['disclosed', 'bias'] == -2).all() and (drawn.loc['disclosed', 'q0'] == 0.6).all()
+
+
+def test_a_bad_population_is_rejected():
+    from analysis.simulate import Population
+    with pytest.raises(ValueError, match='beta population'):
+        Population('beta', 0.5, 0.6)
+    with pytest.raises(ValueError, match='unknown population distribution'):
+        Population('cauchy', 0.0, 1.0)
