@@ -68,19 +68,27 @@ def plot_choice_share(shares: pd.DataFrame, fits: pd.DataFrame | None, params: p
         color = _COLORS.get(name)
         x = part['round'].to_numpy(float) + offsets[name]
         err = np.vstack([part['share_ai'] - part['ci_low'], part['ci_high'] - part['share_ai']])
-        ax.errorbar(x, part['share_ai'], yerr=None if np.isnan(err).all() else err, fmt='o', markersize=4,
-                    color=color, capsize=2, elinewidth=1, zorder=3, label=f'{name}: observed (95% CI)')
+        no_ci = np.isnan(err).all()
+        ax.errorbar(x, part['share_ai'], yerr=None if no_ci else err, fmt='o', markersize=4, color=color, capsize=2,
+                    elinewidth=1, zorder=3, label=f'{name}: observed' + ('' if no_ci else ' (95% CI)'))
         if fits is not None and params is not None and name in set(fits['treatment']):
             t = np.linspace(part['round'].min(), part['round'].max(), 200)
             fit = fits.set_index('treatment').loc[name]
-            label = (f'{name}: flat, p = {fit["p_flat"]:.2f}' if fit['selected_model'] == 'flat'
-                     else f'{name}: exponential curve')
+            flat = fit['selected_model'] == 'flat'
+            label = f'{name}: flat, share {fit["p_flat"]:.2f}' if flat else f'{name}: exponential curve'
             ax.plot(t, learning_curve.selected_curve(fits, params, name, t), color=color, linewidth=1.8,
-                    zorder=2, label=label)
-    chance = shares.groupby('round')['chance'].mean()
+                    # dashes shifted per treatment: two flat lines at the same share both stay visible
+                    linestyle=(4 * names.index(name), (6, 6)) if flat else '-', zorder=2, label=label)
     outline = [patheffects.withStroke(linewidth=3.5, foreground='white')]
-    ax.plot(chance.index, chance.to_numpy(), linestyle=(0, (5, 3)), color='black', linewidth=1.4, zorder=10,
-            path_effects=outline, label='chance (AI share of cards offered)')
+    by_treatment = shares.pivot_table(index='round', columns='treatment', values='chance')
+    if len(by_treatment.columns) > 1 and float(np.nanmax(by_treatment.max(axis=1) - by_treatment.min(axis=1))) > 0.01:
+        for name in by_treatment.columns:  # chance differs by treatment: one line each, in its colour
+            ax.plot(by_treatment.index, by_treatment[name], linestyle=(0, (2, 2)), color=_COLORS.get(name, 'black'),
+                    linewidth=1.4, zorder=10, path_effects=outline, label=f'{name}: chance')
+    else:
+        chance = shares.groupby('round')['chance'].mean()
+        ax.plot(chance.index, chance.to_numpy(), linestyle=(0, (5, 3)), color='black', linewidth=1.4, zorder=10,
+                path_effects=outline, label='chance (AI share of cards offered)')
     _integer_rounds(ax)
     ax.set_xlabel('round')
     ax.set_ylabel('share of selectors choosing an AI candidate')
