@@ -295,6 +295,9 @@ def compare_learning_curves(data: pd.DataFrame, reference: str | None = None, tr
                             params: pd.DataFrame | None = None):
     """Treatment differences in p0, p_inf and k (other treatment − reference).
 
+    Meaningful only where both treatments select the exponential curve (:func:`fit_learning_curves`):
+    on a flat series p_inf and k are not identified. The report uses :func:`compare_treatments` instead.
+
     Treatments are independent groups of selectors, so each is bootstrapped separately (selectors
     resampled within treatment) and the difference taken replicate by replicate.
 

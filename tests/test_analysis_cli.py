@@ -50,6 +50,10 @@ def test_simulate_then_report_writes_html_and_figures(tmp_path):
     assert {row['quantity'] for row in results['contrasts']} == {'early_share', 'late_share', 'late_minus_early',
                                                                   'p_inf'}
     assert results['regressions']['gee'] and results['withheld'] == []
+    # every key of results.json is documented (docs/analysis.md, "Report outputs")
+    documented = (ROOT / 'docs' / 'analysis.md').read_text(encoding='utf-8').split('## Report outputs')[1]
+    for key in results:
+        assert f'`{key}' in documented, key
 
 
 def test_one_selector_file_reports_estimates_but_withholds_inference(tmp_path):
