@@ -130,7 +130,9 @@ if (is.null(opt_msg)) opt_msg <- ""
 info <- c(
   optimizer_code = as.character(conv$opt),
   optimizer_message = gsub("[\t\n]", " ", paste(opt_msg, collapse = " ")),
-  lme4_messages = gsub("[\t\n]", " ", paste(lme4_msgs, collapse = "; ")),
+  # a singular (boundary) fit is reported apart (isSingular), not as a failure to converge
+  lme4_messages = gsub("[\t\n]", " ", paste(grep("singular", lme4_msgs, value = TRUE, invert = TRUE),
+                                              collapse = "; ")),
   singular = as.character(lme4::isSingular(fit)),
   loglik = num(as.numeric(logLik(fit))),
   n_obs = as.character(nobs(fit)),
@@ -138,7 +140,7 @@ info <- c(
   lme4_version = as.character(packageVersion("lme4")),
   r_version = paste(R.version$major, R.version$minor, sep = "."))
 writeLines(paste(names(info), info, sep = "\t"), file.path(dir, "info.tsv"))
-writeLines(gsub("\n", " ", unique(c(msgs, lme4_msgs))), file.path(dir, "messages.txt"))
+writeLines(unique(trimws(gsub("\n", " ", c(msgs, lme4_msgs)))), file.path(dir, "messages.txt"))
 '''
 
 
@@ -237,9 +239,9 @@ def mixed_logit(data: pd.DataFrame, selector: str = 'selector_id', group: str | 
                                 random_effects=random_effects, seconds_glmer=float(info['seconds']),
                                 seconds_total=seconds, lme4_version=info.get('lme4_version'),
                                 r_version=info.get('r_version'), messages=messages)
-    if not converged or singular:
-        warnings.warn(f'glmer: {"did not converge" if not converged else "singular fit"}: {fit_message}',
-                      GLMMConvergenceWarning, stacklevel=2)
+    problems = [text for text, flag in (('did not converge', not converged), ('singular fit', singular)) if flag]
+    if problems:
+        warnings.warn(f'glmer: {" and ".join(problems)}: {fit_message}', GLMMConvergenceWarning, stacklevel=2)
     return table
 
 
