@@ -1,0 +1,345 @@
+"""The headless population engine: partner-selection rounds played by agents, on the app's round rules.
+
+Every round of every group goes through `game_logic.round_engine` in the order the oTree app calls it
+(partner_selection/round_flow.py): `round_candidates` → `display_labels` → the candidates' messages →
+`draw_card_order` and `make_cards` per selector → `choose` (and `score_beliefs`) → `return_slots` → the
+returns → `settle_round`; after the last round `pay_beliefs`. The agents:
+
+* candidates decide with ai_partners' scripted policy (`ai_partners.scripted.draw_message` / `draw_return`,
+  seeded by `decision_rng(ai_seed, candidate_key, round, decision, counterpart)` with the app's candidate
+  keys `<session>-g<group>-<id>`), AI candidates A1.. with their presets (`ai_presets`, a quality mix), the
+  human-like candidates H1.. with `human_preset` (default `human_like`: 11.4 of 30 returned, sd 6.5,
+  ~48-character messages);
+* selectors choose by a learning model of `analysis.learning_models` (its `initial_state`, `utilities`,
+  `update`, and the softmax `card_log_probabilities`), all selectors of all groups at once with numpy. A
+  selector acts on what its page shows: the badge where there is one, else the message (longer than
+  `perceive_ai_above` characters reads as AI). Its learned values are per *perceived* kind, and its belief
+  guesses (when elicited) are the perceived kinds. It sends the whole endowment.
+
+The result holds each round's engine objects; `decisions_frame`, `candidates_frame` and `config_frame` turn
+them into the apps' exports (game_logic.export_schema), row for row as partner_selection/exports.py writes
+them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ai_partners import GameView
+from ai_partners.scripted import decision_rng, draw_message, draw_return
+from analysis.learning_models import AI, DEFAULT_Q0, MODELS, card_log_probabilities
+from game_logic import export_schema, round_engine, session_config, society
+from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules
+
+from .config import PopulationConfig
+
+__all__ = ['run', 'Result', 'round_rules', 'selector_code', 'candidate_key', 'write_exports']
+
+
+def round_rules(config: PopulationConfig) -> RoundRules:
+    """The round rules from the session config, as partner_selection.round_flow.round_rules builds them."""
+    c = config.session
+    return RoundRules(
+        endowment=c.endowment, multiplier=c.multiplier, candidate_base_pay=c.candidate_base_pay,
+        selector_chooses_amount=c.selector_chooses_amount, belief_bonus_per_correct=c.belief_bonus,
+        dropout_after_timeouts=c.dropout_after_timeouts, persistent_labels=c.persistent_candidate_labels,
+        belief_bonus_in_round_payoff=False,
+    )
+
+
+def selector_code(config: PopulationConfig, group: int, index: int) -> str:
+    """The participant code of selector `index` (1-based) of group `group`."""
+    return f'{config.session_code}g{group}s{index}'
+
+
+def candidate_key(config: PopulationConfig, group: int, candidate_id: str) -> str:
+    """The app's candidate key (round_flow.candidate_key): it seeds the scripted policy."""
+    return f'{config.session_code}-g{group}-{candidate_id}'
+
+
+@dataclass
+class GroupRound:
+    """One group's round as the engine played it."""
+
+    group: int
+    round: int
+    treatment: str
+    candidates: tuple  # round_engine.Candidate
+    labels: dict
+    messages: dict
+    cards: dict = field(default_factory=dict)  # selector code -> tuple of round_engine.Card
+    choices: list = field(default_factory=list)  # round_engine.Choice, group order
+    beliefs: dict = field(default_factory=dict)  # selector code -> round_engine.BeliefScore
+    outcome: round_engine.RoundOutcome | None = None
+
+
+@dataclass
+class Result:
+    """A finished run: the config, every group-round, and each selector's belief payment."""
+
+    config: PopulationConfig
+    rounds: list  # GroupRound, round by round, group by group
+    belief_payments: dict  # selector code -> round_engine.BeliefPayment
+
+    def decisions_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(decision_rows(self), columns=export_schema.DECISION_COLUMNS)
+
+    def candidates_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(candidate_rows(self), columns=export_schema.CANDIDATE_COLUMNS)
+
+    def config_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([config_row(self.config)], columns=export_schema.CONFIG_COLUMNS)
+
+
+class Selectors:
+    """Every selector of the run as one learning model over numpy arrays (selector order: group by group)."""
+
+    def __init__(self, config: PopulationConfig):
+        self.model = MODELS[config.selector_policy]()
+        declared = self.model.params
+        n = config.n_selectors
+        params = dict(config.selector_params)
+        q0 = float(params.pop('q0', DEFAULT_Q0))
+        if config.selector_policy not in ('random', 'static'):
+            self.model.q0 = q0
+        self.theta = {name: np.full(n, float(params.get(name, p.init))) for name, p in declared.items()}
+        self.state = self.model.initial_state(n, self.theta)
+        self.rng = np.random.default_rng([config.seed, 104729])
+
+    def choose(self, perceived: np.ndarray, ai_badge: np.ndarray) -> np.ndarray:
+        """0-based card position per selector, drawn from the model's softmax over its cards."""
+        utilities, _ = self.model.utilities(self.state, self.theta, perceived, ai_badge)
+        probabilities = np.exp(card_log_probabilities(utilities, perceived))
+        cumulative = np.cumsum(probabilities, axis=1)
+        draw = self.rng.random(len(perceived))[:, None] * cumulative[:, -1:]
+        return np.minimum((cumulative < draw).sum(axis=1), perceived.shape[1] - 1)
+
+    def learn(self, chosen_kind: np.ndarray, reward: np.ndarray, learn: np.ndarray):
+        self.state = self.model.update(self.state, self.theta, chosen_kind, reward, learn)
+
+
+def _views(config: PopulationConfig, round_number: int) -> dict:
+    """(treatment, kind) -> the GameView a candidate of that kind gets this round (the scripted policy reads
+    the rules and the round; its own history does not change its draws)."""
+    c = config.session
+    return {
+        (t, kind): GameView(role='candidate', round_number=round_number, num_rounds=config.rounds,
+                            endowment=c.endowment, multiplier=c.multiplier, max_message_length=c.max_message_length,
+                            identity=t, shown_as=society.badge_for(kind, t))
+        for t in dict.fromkeys(c.treatment_rotation) for kind in society.KINDS
+    }
+
+
+def run(config: PopulationConfig) -> Result:
+    """Play every round of every group; see the module docstring."""
+    c = config.session
+    rules = round_rules(config)
+    presets = config.presets
+    n_human, n_ai, per_group = c.num_human_candidates, c.num_ai_candidates, config.selectors_per_group
+    groups = range(1, config.groups + 1)
+    treatment = {g: society.treatment_for_group(g, c.treatment_rotation) for g in groups}
+    codes = {g: [selector_code(config, g, i) for i in range(1, per_group + 1)] for g in groups}
+    human_ids = society.candidate_ids(n_human, n_ai)['human']
+    seats = {g: [HumanCandidateSeat(cid, f'{config.session_code}g{g}{cid}', 0, False, False) for cid in human_ids]
+             for g in groups}
+    preset_of = {cid: presets[config.human_preset] for cid in human_ids}
+    preset_of.update({cid: presets[config.ai_preset_of(i)]
+                      for i, cid in enumerate(society.candidate_ids(0, n_ai)['ai'], start=1)})
+    keys = {(g, cid): candidate_key(config, g, cid) for g in groups for cid in preset_of}
+    selectors = Selectors(config)
+    played, earned = [], {code: {} for g in groups for code in codes[g]}
+    threshold = config.perceive_ai_above
+
+    for rnd in range(1, config.rounds + 1):
+        views = _views(config, rnd)
+        this_round = []
+        perceived_rows, badge_rows = [], []
+        for g in groups:
+            t = treatment[g]
+            candidates = round_engine.round_candidates(seats[g], n_ai, rules)
+            ids = [cand.candidate_id for cand in candidates]
+            labels = round_engine.display_labels(ids, config.session_code, g, rnd, rules)
+            messages = {
+                cand.candidate_id: draw_message(preset_of[cand.candidate_id],
+                                                decision_rng(c.ai_seed, keys[g, cand.candidate_id], rnd, 'message'),
+                                                views[t, cand.kind])
+                for cand in candidates if cand.active
+            }
+            gr = GroupRound(g, rnd, t, candidates, labels, messages)
+            for code in codes[g]:
+                order = round_engine.draw_card_order(candidates, config.session_code, code, rnd)
+                cards = round_engine.make_cards(order, labels, messages, t)
+                gr.cards[code] = cards
+                perceived_rows.append([_perceived(card, threshold) for card in cards])
+                badge_rows.append([card.badge == 'AI' for card in cards])
+            this_round.append(gr)
+
+        perceived = np.array(perceived_rows, dtype=np.int64)
+        ai_badge = np.array(badge_rows, dtype=float)
+        positions = selectors.choose(perceived, ai_badge)
+
+        row = 0
+        reward = np.full(config.n_selectors, np.nan)
+        for gr in this_round:
+            elicit = round_engine.elicits_beliefs(c.elicit_beliefs, gr.treatment)
+            for code in codes[gr.group]:
+                cards = gr.cards[code]
+                card = cards[positions[row]]
+                gr.choices.append(round_engine.choose(code, cards, card.label, rules.endowment, rules))
+                if elicit:
+                    guesses = ['ai' if k == AI else 'human' for k in perceived[row]]
+                    score = round_engine.score_beliefs(cards, guesses, rules)
+                    gr.beliefs[code] = score
+                    earned[code][rnd] = score.bonus
+                row += 1
+            slots = round_engine.return_slots(gr.candidates, gr.choices, rules)
+            returns = {
+                slot.selector_code: Return(draw_return(preset_of[cid], decision_rng(
+                    c.ai_seed, keys[gr.group, cid], rnd, 'return', slot.selector_code), slot.amount_received))
+                for cid, candidate_slots in slots.items() for slot in candidate_slots.slots
+            }
+            bonuses = {code: score.bonus for code, score in gr.beliefs.items()}
+            gr.outcome = round_engine.settle_round(gr.candidates, gr.choices, returns, rules, bonuses)
+        row = 0
+        for gr in this_round:
+            for choice in gr.choices:
+                outcome = gr.outcome.selectors[choice.selector_code]
+                if outcome.amount_sent > 0:
+                    reward[row] = outcome.amount_returned / (outcome.amount_sent * rules.multiplier)
+                row += 1
+        chosen_kind = perceived[np.arange(len(positions)), positions]
+        selectors.learn(chosen_kind, reward, ~np.isnan(reward))
+        played.extend(this_round)
+
+    payments = {code: round_engine.pay_beliefs(rounds, c.belief_payment, config.session_code, code)
+                for code, rounds in earned.items()}
+    return Result(config, played, payments)
+
+
+def _perceived(card: round_engine.Card, threshold: int) -> int:
+    """The kind a selector takes a card for: its badge, else its message's length (AI writes longer)."""
+    if card.badge:
+        return AI if card.badge == 'AI' else 1 - AI
+    return AI if len(card.message) > threshold else 1 - AI
+
+
+# ---------------------------------------------------------------------------------------------------
+# Exports: the rows partner_selection/exports.py writes, from the engine's objects
+
+
+def _flag(value) -> int:
+    return int(bool(value))
+
+
+def group_cells(config: PopulationConfig) -> dict:
+    c = config.session
+    return dict(config_name=config.name, config_id=export_schema.config_id(session_values(config)),
+                group_incomplete=0, group_selectors=config.selectors_per_group,
+                group_human_candidates=c.num_human_candidates, group_ai_candidates=c.num_ai_candidates)
+
+
+def session_values(config: PopulationConfig) -> dict:
+    """Every session-config field's value as played (num_selectors and num_rounds are the engine's)."""
+    return {f.name: getattr(config.session, f.name) for f in session_config.FIELDS}
+
+
+def decision_rows(result: Result):
+    config = result.config
+    cells = group_cells(config)
+    multiplier = config.session.multiplier
+    for gr in result.rounds:
+        for choice in gr.choices:
+            code = choice.selector_code
+            cards = gr.cards[code]
+            outcome = gr.outcome.selectors[code]
+            chosen = next((card for card in cards if card.candidate_id == choice.candidate_id), None)
+            kinds = [card.kind for card in cards]
+            n_ai = kinds.count('ai')
+            belief = gr.beliefs.get(code)
+            payment = result.belief_payments.get(code)
+            yield dict(
+                session_code=config.session_code, group_id=gr.group, treatment=gr.treatment, round=gr.round,
+                selector_id=code, selector_label='', n_candidates_offered=len(cards), n_ai_offered=n_ai,
+                ai_share_offered=round(n_ai / len(cards), 6) if cards else '',
+                offered_candidate_ids=';'.join(card.candidate_id for card in cards),
+                offered_kinds=';'.join(kinds),
+                offered_badges=';'.join(card.badge for card in cards),
+                offered_display_labels=';'.join(card.label for card in cards),
+                offered_messages_json=json.dumps([card.message for card in cards], ensure_ascii=False),
+                chosen_candidate_id=chosen.candidate_id if chosen else '',
+                chosen_kind=chosen.kind if chosen else '',
+                chosen_badge=chosen.badge if chosen else '',
+                chosen_position=chosen.position if chosen else '',
+                chose_ai=(1 if chosen.kind == 'ai' else 0) if chosen else '',
+                amount_sent=outcome.amount_sent if chosen else '',
+                multiplier=multiplier,
+                amount_received_by_candidate=outcome.amount_sent * multiplier if chosen else '',
+                amount_returned=outcome.amount_returned if chosen else '',
+                return_timed_out=_flag(outcome.return_timed_out),
+                return_fallback=_flag(outcome.return_fallback),
+                selector_payoff=int(outcome.payoff),
+                belief_guesses=belief.guesses_text if belief else '',
+                belief_n_correct=belief.n_correct if belief else '',
+                belief_bonus=payment.bonuses.get(gr.round, 0) if payment else 0,
+                belief_round_paid=_flag(gr.round in payment.paid_rounds) if belief else '',
+                seconds_on_choice_page=config.choice_seconds,
+                choice_timed_out=0,
+                **cells,
+            )
+
+
+def candidate_policy(config: PopulationConfig, candidate_id: str) -> str:
+    if society.kind_of(candidate_id) == 'ai':
+        return f'scripted:{config.ai_preset_of(int(candidate_id[1:]))}'
+    return f'scripted:{config.human_preset}'
+
+
+def candidate_rows(result: Result):
+    config = result.config
+    cells = group_cells(config)
+    policies = {}
+    for gr in result.rounds:
+        for cand in gr.candidates:
+            out = gr.outcome.candidates[cand.candidate_id]
+            message = gr.messages.get(cand.candidate_id, '')
+            if cand.candidate_id not in policies:
+                policies[cand.candidate_id] = candidate_policy(config, cand.candidate_id)
+            yield dict(
+                session_code=config.session_code, group_id=gr.group, treatment=gr.treatment, round=gr.round,
+                candidate_id=cand.candidate_id, participant_code=cand.participant_code, kind=cand.kind,
+                policy=policies[cand.candidate_id], message_json=export_schema.json_text(message),
+                message_length=len(message), active=_flag(cand.active), times_chosen=out.times_chosen,
+                amount_received=out.amount_received, amount_returned=out.amount_returned, returns=out.returns,
+                candidate_payoff=out.payoff, message_timed_out=0, return_timed_out=_flag(out.return_timed_out),
+                message_fallback=0, return_fallback=_flag(out.return_fallback), dropped=_flag(cand.dropped),
+                **cells,
+            )
+
+
+def config_row(config: PopulationConfig) -> dict:
+    values = {name: _flag(v) if isinstance(v, bool) else v for name, v in session_values(config).items()}
+    cells = group_cells(config)
+    return dict(session_code=config.session_code, config_name=cells['config_name'],
+                config_id=cells['config_id'], **values)
+
+
+def write_exports(result: Result, out_dir) -> dict:
+    """decisions.csv, candidates.csv, config.csv (the apps' CSV dialect, analysis.io.write_export) and
+    population.json (the engine's fields) in out_dir; returns {name: path}."""
+    from pathlib import Path
+
+    from analysis.io import write_export
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / f'{name}.csv' for name in ('decisions', 'candidates', 'config')}
+    write_export(result.decisions_frame(), paths['decisions'], export_schema.DECISION_COLUMNS)
+    write_export(result.candidates_frame(), paths['candidates'], export_schema.CANDIDATE_COLUMNS)
+    write_export(result.config_frame(), paths['config'], export_schema.CONFIG_COLUMNS)
+    paths['population'] = out / 'population.json'
+    paths['population'].write_text(json.dumps(result.config.describe(), indent=2, default=str) + '\n')
+    return paths
