@@ -153,7 +153,7 @@ def summarize(result, early_rounds: int = 3, late_rounds: int = 3, curve_permuta
         n_decisions=len(choices), chance_ai_share=c.num_ai_candidates / c.num_candidates,
         early_ai_share=float(choices.loc[early, 'chose_ai'].mean()),
         late_ai_share=float(choices.loc[late, 'chose_ai'].mean()),
-        ai_share=float(choices['chose_ai'].mean()),
+        ai_choice_share=float(choices['chose_ai'].mean()),
         selector_payoff_mean=float(choices['selector_payoff'].mean()),
         ai_candidate_payoff_mean=float(candidates.loc[candidates['kind'] == 'ai', 'candidate_payoff'].mean())
         if c.num_ai_candidates else np.nan,
@@ -230,8 +230,11 @@ def summary_frame(out_dir, cells: list) -> pd.DataFrame:
         path = Path(out_dir) / 'cells' / cell_id / 'summary.json'
         if path.exists():
             record = json.loads(path.read_text())
-            rows.append(dict(cell=number, cell_id=cell_id, **{k: _cell_value(v) for k, v in values.items()},
-                             **record['summary']))
+            row = dict(cell=number, cell_id=cell_id, **{k: _cell_value(v) for k, v in values.items()})
+            clash = sorted(set(row) & set(record['summary']))
+            if clash:
+                raise ValueError(f'grid field(s) {clash} clash with summary columns of the same name')
+            rows.append(dict(row, **record['summary']))
     return pd.DataFrame(rows)
 
 
@@ -265,7 +268,7 @@ def run_sweep(grid_path, out_dir, shard: str | None = None, jobs: int = 1, progr
 
 def merge_summaries(paths, out_path=None) -> pd.DataFrame:
     """Shards' summary.csv files as one table in cell order (a cell in several files is kept once)."""
-    frames = [pd.read_csv(p, keep_default_na=False) for p in paths]
+    frames = [pd.read_csv(p) for p in paths]
     merged = pd.concat(frames, ignore_index=True).drop_duplicates('cell_id').sort_values('cell')
     merged = merged.reset_index(drop=True)
     if out_path:
