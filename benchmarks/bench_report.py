@@ -7,7 +7,8 @@ draws alpha ~ Beta(3, 7) (mean 0.3), beta ~ lognormal around 8, and in disclosed
 ~ Normal(−1, 0.5) (no badges in hidden, so the bias does nothing there); 2% choice timeouts. The
 candidates export is passed too, as a full report would. Prints the simulation time, each report step's
 seconds (``build_report(timings=...)``) and the total; the target is < 30 s on the 2-core machine
-(docs/benchmarks.md). The mixed logit is part of the default report ('auto'); its time is printed apart.
+(docs/benchmarks.md). The mixed logit (lme4 glmer in R) is part of the default report ('auto'); it runs in
+the background while Python fits the learning models, and its own time is printed apart.
 """
 from __future__ import annotations
 
@@ -66,9 +67,9 @@ def main(argv=None) -> int:
         total = time.perf_counter() - started
     for step, seconds in timings.items():
         print(f'  {step:<46s} {seconds:8.2f} s')
-    mixed = timings.get('mixed logit', 0.0)
-    print(f'{"build_report total":<48s} {total:8.2f} s  (of which mixed logit {mixed:.2f} s; '
-          f'without it {total - mixed:.2f} s)')
+    mixed = timings.get('mixed logit (background)', 0.0)
+    print(f'{"build_report total":<48s} {total:8.2f} s  (the mixed logit, {mixed:.2f} s in R, runs while the '
+          'learning models are fitted; "waiting for mixed logit" is the part that did not overlap)')
     print('PASS' if total < 30 else 'SLOW', '(target < 30 s)')
     return 0
 

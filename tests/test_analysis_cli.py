@@ -35,6 +35,9 @@ def test_simulate_then_report_writes_html_and_figures(tmp_path):
                     'Decisions kept and excluded', 'Learning-model estimates per treatment'):
         assert heading in html
     assert 'Withheld' not in html and 'warning' not in result.stderr
+    # the mixed logit runs in the background (R) but its table stays in its section
+    assert html.index('GEE (selector clusters') < html.index('Mixed logit, random intercepts') \
+        < html.index('<h2>Learning models</h2>')
     # readable headers in the page, snake_case in the CSVs; every table has its CSV
     assert '<th>AI-choice share (0-1)</th>' in html and 'share_ai' not in html
     import pandas as pd
@@ -138,3 +141,29 @@ def test_real_otree_export_timeouts_are_flagged_and_counted():
     expected = raw[raw['choice_timed_out'] == '1'].groupby('treatment').size()
     assert expected.sum() > 0
     assert summary['n_choice_timed_out'].reindex(expected.index).tolist() == expected.tolist()
+
+
+def test_report_without_r_withholds_the_mixed_logit_with_a_warning(tmp_path, monkeypatch):
+    import warnings
+
+    from analysis import regression
+    from analysis.io import write_export
+    from analysis.report import WithheldStatistic, build_report
+    from analysis.simulate import simulate_session
+
+    def no_r(*args, **kwargs):
+        raise regression.GLMMUnavailable('Rscript was not found')
+
+    monkeypatch.setattr(regression, 'mixed_logit', no_r)
+    decisions, _ = simulate_session('rescorla_wagner', {}, treatments=['hidden', 'disclosed'], n_groups=8,
+                                    n_rounds=6, seed=2)
+    decisions.attrs = {}
+    write_export(decisions, tmp_path / 'decisions.csv')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', WithheldStatistic)
+        build_report(tmp_path / 'decisions.csv', tmp_path / 'out', n_boot=20, curve_boot=5, curve_perm=9,
+                     n_starts=1, mixed='on', progress=False)
+    assert any('Mixed logit: Rscript was not found' in str(w.message) for w in caught)
+    results = json.loads((tmp_path / 'out' / 'results.json').read_text(encoding='utf-8'))
+    assert 'mixed_logit' not in results['regressions'] and results['regressions']['gee']
+    assert any(w.startswith('Mixed logit') for w in results['withheld'])
