@@ -20,6 +20,7 @@ A grid file (TOML or JSON) has three tables (docs/population.md):
     selector_policy = ["rescorla_wagner", "random"]
     rounds = [10, 40]
     seed = [1, 2, 3]
+    "groups+selectors_per_group" = [[1000, 1], [1, 1000]]   # fields joined by + vary together
 
 Cells are numbered 0.. in the grid's order (the last field varies fastest); `--shard i/N` runs the cells with
 number % N == i − 1. A cell is finished when OUT/cells/<cell>/summary.json exists: a second run skips it
@@ -86,7 +87,15 @@ def grid_cells(grid: dict) -> list:
     names = list(grid['grid'])
     cells = []
     for number, combo in enumerate(itertools.product(*(grid['grid'][n] for n in names))):
-        values = dict(grid['base'], **dict(zip(names, combo)))
+        values = dict(grid['base'])
+        for name, value in zip(names, combo):
+            if '+' in name:  # fields that vary together: "groups+selectors_per_group" = [[1000, 1], [1, 1000]]
+                fields = name.split('+')
+                if not isinstance(value, list) or len(value) != len(fields):
+                    raise ValueError(f'[grid] {name}: every entry must be a list of {len(fields)} values, got {value!r}')
+                values.update(zip(fields, value))
+            else:
+                values[name] = value
         from_mapping(values)
         digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
         cells.append((number, f'{number:05d}-{digest}', values))
