@@ -14,8 +14,10 @@ from game_logic import session_config
 # values and meaning: game_logic/session_config.py (and docs/configuration.md, generated from it).
 SESSION_CONFIG_DEFAULTS = dict(doc="", **session_config.defaults())
 
-_TRUST = dict(app_sequence=['trust_game'], num_demo_participants=4)
-_PS = dict(app_sequence=['partner_selection'], num_demo_participants=5)
+# Every game runs inside the participant's journey: intro (consent, rules, checks) → game → exit
+# (questionnaire, debrief, payment); study/journey.py.
+_TRUST = dict(app_sequence=['intro', 'trust_game', 'exit'], num_demo_participants=4)
+_PS = dict(app_sequence=['intro', 'partner_selection', 'exit'], num_demo_participants=5)
 
 SESSION_CONFIGS = [
     dict(
@@ -72,7 +74,7 @@ SESSION_CONFIGS = [
         grouping='arrival',
         arrival_max_wait_seconds=0,  # bots arrive together; real studies: see README
         treatments='hidden,disclosed',
-        app_sequence=['partner_selection'],
+        app_sequence=_PS['app_sequence'],
         num_demo_participants=10,
     ),
     dict(
@@ -80,15 +82,17 @@ SESSION_CONFIGS = [
         display_name='Partner selection: hidden/disclosed/false_label balanced over groups',
         treatments='hidden,disclosed,false_label',
         elicit_beliefs=True,
-        app_sequence=['partner_selection'],
+        app_sequence=_PS['app_sequence'],
         num_demo_participants=15,
     ),
 ]
 
-# partner_selection keeps roles, treatment and exclusion/dropout state on the participant across rounds.
+# partner_selection keeps roles, treatment and exclusion/dropout state on the participant across rounds;
+# the journey (study/journey.py) what the exit app shows.
 PARTICIPANT_FIELDS = [
     'ps_role', 'candidate_id', 'treatment', 'excluded', 'exclusion_reason', 'dropped', 'timeout_streak', 'arrived_at',
     'prolific_study_id', 'prolific_session_id',  # online room: from the study URL (see README)
+    'played', 'exit_vars', 'journey_role', 'journey_identity',
 ]
 SESSION_FIELDS = ['ps_groups_formed']
 

@@ -65,7 +65,7 @@ def stored_partner_selection(cursor, rounds: int):
     cursor.execute(
         f'''SELECT pp.code, p.round_number, p.ps_role, p.message, p.message_timed_out, p.choice,
                    p.choice_timed_out, p.amount, p.return_slots, p.candidate_return_timed_out,
-                   p.consent_timed_out, p.feedback_timed_out, {returns}, {beliefs}
+                   FALSE, p.feedback_timed_out, {returns}, {beliefs}
             FROM partner_selection_player p JOIN otree_participant pp ON pp.id = p.participant_id
             WHERE p.round_number <= %s''', (rounds,))
     stored, timeouts = {}, 0

@@ -200,11 +200,25 @@ CONFIG_SCHEMA = (
     *(Column(f.name, _field_description(f)) for f in session_config.FIELDS),
 )
 
+# The exit app's `custom_export` (file `exit_custom.csv`): one row per participant who saw the questionnaire.
+# These columns first, then one column per item of the questionnaire file, named by the item's `name`, in
+# the file's order (empty where the item was not shown to this participant).
+QUESTIONNAIRE_SCHEMA = (
+    Column('session_code', 'oTree session code'),
+    Column('participant_code', 'oTree participant code'),
+    Column('participant_label', 'participant label (lab label or Prolific ID), empty if none'),
+    *CONFIG_ID_COLUMNS,
+    Column('game_role', 'selector or candidate (trust_game: trustor = selector, trustee = candidate)'),
+    Column('treatment', 'the identity treatment the participant played: disclosed, hidden or false_label'),
+    Column('questionnaire_timed_out', '1 if the page timed out (only the valid answers given are kept)'),
+)
+
 DECISION_COLUMNS = [column.name for column in DECISION_SCHEMA]
 CANDIDATE_COLUMNS = [column.name for column in CANDIDATE_SCHEMA]
 AI_CALL_COLUMNS = [column.name for column in AI_CALL_SCHEMA]
 TRUST_GAME_COLUMNS = [column.name for column in TRUST_GAME_SCHEMA]
 CONFIG_COLUMNS = [column.name for column in CONFIG_SCHEMA]
+QUESTIONNAIRE_COLUMNS = [column.name for column in QUESTIONNAIRE_SCHEMA]
 
 # The codebook's sections, in order (docs/codebook.md).
 EXPORTS = (
@@ -214,6 +228,12 @@ EXPORTS = (
            'One row per candidate (human or AI) × round.', CANDIDATE_SCHEMA),
     Export('AI calls: `custom_export_ai_calls` (both apps)', 'One row per AI decision.', AI_CALL_SCHEMA),
     Export('`trust_game`: `custom_export`', 'One row per trustor × round.', TRUST_GAME_SCHEMA),
+    Export('Configuration: `custom_export_config` (both apps)',
+           'One row per session: its config name and id and the value of every session-config field.',
+           CONFIG_SCHEMA),
+    Export('Questionnaire: the `exit` app\'s `custom_export` (file `exit_custom.csv`)',
+           'One row per participant who saw the questionnaire; after these columns, one column per item of '
+           'the questionnaire file, named by its `name` (docs/questionnaire.md).', QUESTIONNAIRE_SCHEMA),
 )
 
 

@@ -145,14 +145,31 @@ FIELDS = (
           'arrival grouping: after this long whoever waits forms a smaller group (flagged `incomplete`); '
           '0 = wait forever',
           low=0, high=_DAY),
-    Field('comprehension_max_attempts', int, 3, _PS,
+    # --- the participant's journey: intro app (consent, rules, checks) and exit app ---
+    Field('consent_file', str, '_texts/consent.txt', _BOTH,
+          'consent text the researcher edits (placeholders {study_contact}, {ethics_approval}, '
+          '{study_duration_minutes}, {participation_fee}); paragraphs separated by a blank line'),
+    Field('study_contact', str, '', _BOTH, 'who to contact about the study (consent text)'),
+    Field('ethics_approval', str, '', _BOTH, 'the ethics approval (board and number; consent text)'),
+    Field('study_duration_minutes', int, 30, _BOTH, 'expected duration stated in the consent text',
+          low=1, high=24 * 60),
+    Field('comprehension_max_attempts', int, 3, _BOTH,
           'wrong comprehension answers allowed; at the last one the participant is routed out (flag '
           '`comprehension_failed`)', low=1, high=100),
+    Field('attention_check', bool, False, _BOTH,
+          'an instructed-response item after the comprehension check; a wrong answer routes out '
+          '(`exclusion_reason` = `attention_failed`)'),
+    Field('questionnaire', bool, True, _BOTH, 'the post-study questionnaire in the exit app'),
+    Field('questionnaire_file', str, '_texts/questionnaire.csv', _BOTH,
+          'the questionnaire items (one row per item; see docs/questionnaire.md)'),
+    Field('prolific_screened_out_url', str, '', _BOTH,
+          'Prolific URL for participants routed out before the game (no consent, failed checks, left over)'),
     Field('dropout_after_timeouts', int, 2, _PS,
           'a human candidate timing out this often in a row is dropped from later rounds (flag `dropped`); '
           '0 = never',
           low=0, high=1000),
-    Field('prolific_completion_url', str, '', _PS, 'Prolific completion URL shown on the payment page'),
+    Field('prolific_completion_url', str, '', _BOTH,
+          'Prolific completion URL shown on the payment page to those who played (and to dropped players)'),
     # --- timing ---
     Field('page_timeout_seconds', int, 120, _BOTH,
           'every decision page (message, choice, return, comprehension; trust_game: send, return); 0 = none',

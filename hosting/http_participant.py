@@ -139,6 +139,32 @@ def hidden_values(page: PageView) -> dict:
             if found[0].get('type') == 'hidden'}
 
 
+JOURNEY_PAGES = ('Consent', 'Comprehension', 'Questionnaire')
+
+
+def journey_values(page: PageView, values: dict, rng: random.Random, endowment: int, multiplier: int) -> dict:
+    """The intro and exit apps' forms, as an attentive participant fills them: consent, the right
+    comprehension answers, a valid answer to every questionnaire item (q_1, q_2, …)."""
+    if page.name == 'Consent':
+        values['consent'] = 'True'  # the radio button 'I agree'
+    elif page.name == 'Comprehension':
+        sender = comprehension_example(endowment, multiplier, True)
+        receiver = comprehension_example(endowment, multiplier, False)
+        values.update(comp_received=str(sender.received), comp_payoff=str(sender.payoff),
+                      comp_kept=str(receiver.payoff))
+    else:
+        for name, found in page.inputs.items():
+            if not name.startswith('q_'):
+                continue
+            if found[0].get('type') == 'radio':
+                values[name] = rng.choice(found).get('value', '')
+            elif found[0].get('type') == 'number':
+                values[name] = found[0].get('min', '0')
+            else:
+                values[name] = 'I compared the messages.'
+    return values
+
+
 class PartnerSelectionPolicy:
     """Plays partner_selection like an attentive participant: consents, answers the comprehension check
     correctly, writes a message, picks a random card, returns a random share. Seeded per participant."""
@@ -153,13 +179,8 @@ class PartnerSelectionPolicy:
     def __call__(self, page: PageView) -> Optional[dict]:
         values = hidden_values(page)
         name = page.name
-        if name == 'Consent':
-            values['consent'] = page.inputs['consent'][0].get('value', 'on')
-        elif name == 'Comprehension':
-            is_selector = 'You are a selector' in page.text()
-            example = comprehension_example(self.endowment, self.multiplier, is_selector)
-            values['comp_received'] = str(example.received)
-            values['comp_payoff'] = str(example.payoff)
+        if name in JOURNEY_PAGES:
+            return journey_values(page, values, self.rng, self.endowment, self.multiplier)
         elif name == 'WriteMessage':
             values['message'] = self.message or self.rng.choice([
                 'I will return half of what I receive, every round.',
@@ -193,11 +214,14 @@ class TrustGamePolicy:
 
     DECISION_PAGES = {'Send', 'Return'}
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, endowment: int = 10, multiplier: int = 3):
         self.rng = random.Random(seed)
+        self.endowment, self.multiplier = endowment, multiplier
 
     def __call__(self, page: PageView) -> Optional[dict]:
         values = hidden_values(page)
+        if page.name in JOURNEY_PAGES:
+            return journey_values(page, values, self.rng, self.endowment, self.multiplier)
         fields = {'Send': 'sent_amount', 'Return': 'sent_back_amount'}
         if page.name in fields:
             name = fields[page.name]

@@ -3,13 +3,12 @@ import time
 from otree.api import *
 
 from game_logic import round_engine, session_config, society
-from game_logic.payoffs import InvalidAmount, comprehension_example, validate_return
-from study import ai_decisions
+from game_logic.payoffs import InvalidAmount, validate_return
+from study import ai_decisions, journey
 from study.forms import CleanInputPage
-from study.text import escape_text
 from study.config import GameConstants, ai_settings_of, build_config, config_of, game_vars
-from study.config import is_played_round
-from study.pages import DecisionPage, InfoPage, LastRoundPage, PaymentPage
+from study.config import is_last_round, is_played_round
+from study.pages import DecisionPage, InfoPage
 
 doc = """
 Communication-based partner selection in hybrid mini-societies of humans and AI candidates.
@@ -63,18 +62,6 @@ class Player(BasePlayer):
     ps_role = models.StringField(doc='selector | candidate, kept for the whole session')
     candidate_id = models.StringField(initial='', doc='H1, H2, … for human candidates')
     treatment = models.StringField(initial='')
-    # --- round 1: consent and comprehension ---
-    consent = models.BooleanField(
-        label='I have read the information above and agree to take part.', widget=widgets.CheckboxInput
-    )
-    consent_timed_out = models.BooleanField(initial=False)
-    # Filled by the consent page from the online room's URL (Prolific STUDY_ID / SESSION_ID), else ''.
-    prolific_study_id = models.StringField(blank=True, initial='')
-    prolific_session_id = models.StringField(blank=True, initial='')
-    comp_received = models.IntegerField(min=0, max=C.MAX_RECEIVED, label='')
-    comp_payoff = models.IntegerField(min=0, max=C.MAX_RECEIVED, label='')
-    comprehension_attempts = models.IntegerField(initial=0)
-    comprehension_failed = models.BooleanField(initial=False)
     # --- candidates: one return field per selector who chose them (MAX_RETURN_SLOTS) ---
     message = models.LongStringField(blank=True, label='Your message to the selectors')
     message_timed_out = models.BooleanField(initial=False)
@@ -149,22 +136,12 @@ def is_active_candidate(player: Player) -> bool:
 
 
 def creating_session(subsession: Subsession):
-    config = build_config(subsession.session, C.NUM_ROUNDS)  # every bad field fails here
+    build_config(subsession.session, C.NUM_ROUNDS)  # every bad field fails here
     if subsession.round_number == 1:
         for pp in subsession.session.get_participants():
-            pp.excluded, pp.dropped, pp.timeout_streak, pp.ps_role, pp.treatment = False, False, 0, '', ''
-            pp.exclusion_reason = ''  # no_consent, comprehension_failed or left_over (grouping.LEFT_OVER)
-    if config.grouping == 'arrival':
-        return  # groups form on the arrival wait page
-    if subsession.round_number == 1:
-        ids = [p.id_in_subsession for p in subsession.get_players()]
-        subsession.set_group_matrix(society.split_into_groups(ids, config.group_size))
-        for index, group in enumerate(subsession.get_groups(), start=1):
-            set_up_group(group, index)
-    else:
-        subsession.group_like_round(1)
-        for group in subsession.get_groups():
-            copy_group_setup(group.in_round(1), group)
+            pp.timeout_streak, pp.ps_role, pp.treatment, pp.candidate_id = 0, '', '', ''
+    # Groups form in round 1 among those who qualified in the intro app (grouping.py): by arrival, or
+    # in lab order once everybody has qualified or left.
 
 
 def choice_choices(player: Player):
@@ -180,24 +157,69 @@ def elicits_beliefs(player: Player) -> bool:
     return round_engine.elicits_beliefs(config_of(player).elicit_beliefs, player.treatment)
 
 
-def comprehension(player: Player):
-    """The worked example of the comprehension check and its right answers, for this player's role."""
+# Session-config fields the templates show under their own names (the group's size is the actual one).
+CONFIG_ON_PAGES = ('selector_chooses_amount', 'candidate_base_pay', 'belief_payment', 'max_message_length',
+                   'persistent_candidate_labels')
+
+
+def rules_before_grouping(player) -> dict:
+    """The rules as the intro app shows them, before groups, roles and treatments exist: the group as
+    configured, and the identity treatment only when the session has one (else the game's Instructions
+    page, after grouping, says whether cards carry labels)."""
     config = config_of(player)
-    return comprehension_example(config.endowment, config.multiplier, player.participant.ps_role == C.SELECTOR)
+    rotation = config.treatment_rotation
+    treatment = rotation[0] if len(set(rotation)) == 1 else ''
+    return dict(
+        **{name: getattr(config, name) for name in CONFIG_ON_PAGES},
+        **composition_vars(config.num_selectors, config.num_human_candidates, config.num_ai_candidates),
+        treatment=treatment, identity_shown=treatment not in ('hidden', ''),
+        elicit_beliefs=round_engine.elicits_beliefs(config.elicit_beliefs, treatment) if treatment
+        else config.elicit_beliefs,
+        belief_bonus_points=config.belief_bonus, ai_description=ai_settings_of(player).ai_description,
+        sender_word='selector', receiver_word='candidate', base_pay_word=bool(config.candidate_base_pay),
+        before_grouping=True,
+    )
 
 
-# Session-config fields the templates show under their own names.
-CONFIG_ON_PAGES = ('num_selectors', 'num_candidates', 'selector_chooses_amount', 'candidate_base_pay',
-                   'belief_payment', 'max_message_length', 'persistent_candidate_labels')
+def exit_vars(player: Player) -> dict:
+    """What the exit app's debrief and payment pages show (debrief.html, payment_details.html)."""
+    config = config_of(player)
+    rounds = []
+    if player.participant.ps_role == C.SELECTOR:
+        played = past_rounds([p for p in player.in_rounds(1, min(player.round_number, config.num_rounds))
+                              if p.offered_candidate_ids])
+        rounds = [dict(round=row.round, label=row.label, shown=row.badge,
+                       kind='an AI' if row.kind == 'ai' else 'a human participant')
+                  for row in round_engine.debrief_rows(played)]
+    counts = group_counts(player.group)
+    return dict(composition_vars(**counts), rounds=rounds, treatment=player.treatment,
+                reveal=round_engine.debrief_reveals(player.treatment),
+                ai_description=ai_settings_of(player).ai_description,
+                belief_bonus_points=config.belief_bonus, **belief_summary(player))
+
+
+def group_counts(group: Group) -> dict:
+    """The group as formed (not as configured): its selectors, human candidates and AI candidates."""
+    roles = [p.participant.ps_role for p in group.get_players()]
+    return dict(num_selectors=roles.count(C.SELECTOR), num_human=roles.count(C.CANDIDATE),
+                num_ai=config_of(group).num_ai_candidates)
+
+
+def composition_vars(num_selectors: int, num_human: int, num_ai: int) -> dict:
+    return dict(num_selectors=num_selectors, num_human=num_human, num_ai=num_ai, num_candidates=num_human + num_ai)
 
 
 def common_vars(player: Player) -> dict:
+    """What the game's pages show: the rules with the group as it actually formed."""
     config = config_of(player)
     return dict(
         game_vars(player),
         **{name: getattr(config, name) for name in CONFIG_ON_PAGES},
-        num_ai=config.num_ai_candidates,
+        **composition_vars(**group_counts(player.group)),
         is_selector=player.participant.ps_role == C.SELECTOR,
+        # How selectors see a human candidate: what the AI candidates' prompts say about themselves.
+        own_badge=society.badge_for('human', player.treatment),
+        before_grouping=False,
         treatment=player.treatment,
         identity_shown=player.treatment != 'hidden',
         elicit_beliefs=elicits_beliefs(player),
@@ -206,10 +228,36 @@ def common_vars(player: Player) -> dict:
     )
 
 
+def leave_if_out(player: Player, upcoming_apps):
+    """app_after_this_page of the wait pages where a participant may be routed out (left over when groups
+    form, a human candidate dropped for inactivity): to the exit app at once; a dropped candidate takes the
+    debrief and payment details along."""
+    pp = player.participant
+    if not journey.is_out(pp):
+        return None
+    if pp.ps_role:
+        finish(player)
+    return journey.EXIT_APP
+
+
+def leave_after_last_round(player: Player, upcoming_apps):
+    """app_after_this_page of Feedback: after the last played round, to the exit app (no walk through the
+    unplayed rounds)."""
+    if is_last_round(player):
+        finish(player)
+        return journey.EXIT_APP
+
+
+def finish(player: Player):
+    pp = player.participant
+    pp.journey_role, pp.journey_identity = pp.ps_role, player.treatment
+    journey.finish_game(pp, exit_vars(player))
+
+
 # Group formation and the round's steps at the oTree boundary (they use the models above):
 # partner_selection/grouping.py and round_flow.py
 from .grouping import (  # noqa: E402
-    copy_group_setup, group_by_arrival_time_method, is_left_over, set_up_arrived_group, set_up_group,
+    copy_group_setup, form_lab_groups, group_by_arrival_time_method, is_left_over, set_up_arrived_group,
 )
 from .round_flow import (  # noqa: E402
     collect_messages, engine_cards, offered_cards, past_rounds, process_choices, return_decisions, return_slots,
@@ -230,8 +278,11 @@ class RoundWaitPage(WaitPage):
 
 
 class ArrivalWaitPage(WaitPage):
+    """Online grouping: only the qualified reach this page (the intro app routes the others out)."""
+
     group_by_arrival_time = True
     after_all_players_arrive = set_up_arrived_group
+    app_after_this_page = staticmethod(leave_if_out)  # the left over (remainder = leave)
     title_text = 'Waiting for other participants'
     body_text = 'The study starts as soon as enough participants have arrived.'
 
@@ -245,88 +296,34 @@ class ArrivalWaitPage(WaitPage):
         return True
 
 
-class Consent(InfoPage):
-    form_model = 'player'
-    form_fields = ['consent', 'prolific_study_id', 'prolific_session_id']
+class LabGroupingWaitPage(WaitPage):
+    """Lab grouping: once everybody has qualified in the intro app or left for the exit app, groups form
+    among the qualified in participant order (who left counts as arrived: oTree passes them by)."""
+
+    wait_for_all_groups = True
+    after_all_players_arrive = form_lab_groups
+    app_after_this_page = staticmethod(leave_if_out)  # the left over (remainder = leave)
+    title_text = 'Waiting for other participants'
+    body_text = 'The study starts as soon as everybody has read the instructions.'
 
     @staticmethod
     def is_displayed(player: Player):
-        return player.round_number == 1 and not is_left_over(player)
-
-    @staticmethod
-    def before_next_page(player: Player, timeout_happened):
-        pp = player.participant
-        for field in ('prolific_study_id', 'prolific_session_id'):
-            value = society.clean_external_id(player.field_maybe_none(field) or '')
-            setattr(player, field, value)
-            setattr(pp, field, value)
-        # No consent, no participation: an idle consent page is not consent.
-        if timeout_happened:
-            player.consent_timed_out = True
-            player.consent = False
-            player.participant.excluded = True
-            player.participant.exclusion_reason = 'no_consent'
+        return player.round_number == 1 and config_of(player).grouping == 'lab'
 
 
 class Instructions(InfoPage):
+    """Round 1, after grouping: the participant's role and the rules with the group as formed."""
 
     @staticmethod
     def is_displayed(player: Player):
-        return player.round_number == 1 and not is_excluded(player)
+        return player.round_number == 1 and not journey.is_out(player.participant)
 
     vars_for_template = common_vars
 
 
-class Comprehension(CleanInputPage, DecisionPage):
-    """A wrong answer costs an attempt; at the last one it lets the participant through (routed out).
-    Malformed input (not plain digits, out of bounds) is a form error and costs nothing, also at the last."""
-
-    form_model = 'player'
-    form_fields = ['comp_received', 'comp_payoff']
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return player.round_number == 1 and not is_excluded(player)
-
-    @staticmethod
-    def vars_for_template(player: Player):
-        left = config_of(player).comprehension_max_attempts - player.comprehension_attempts
-        return dict(common_vars(player), attempts_left=left, example=comprehension(player))
-
-    @staticmethod
-    def error_message(player: Player, values):
-        max_attempts = config_of(player).comprehension_max_attempts
-        example = comprehension(player)
-        wrong = []
-        if values['comp_received'] != example.received:
-            wrong.append('how many points a candidate receives')
-        if values['comp_payoff'] != example.payoff:
-            wrong.append('the payoff in the example')
-        if not wrong:
-            return
-        player.comprehension_attempts += 1
-        if player.comprehension_attempts >= max_attempts:
-            player.comprehension_failed = True
-            return  # let them through to the exit page instead of looping forever
-        return f"Not quite: check {' and '.join(wrong)}. Attempts left: {max_attempts - player.comprehension_attempts}."
-
-    @staticmethod
-    def before_next_page(player: Player, timeout_happened):
-        if timeout_happened or player.comprehension_failed:
-            player.comprehension_failed = True
-            player.participant.excluded = True
-            player.participant.exclusion_reason = 'comprehension_failed'
-
-
-class ComprehensionFailed(InfoPage):
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return player.round_number == 1 and player.comprehension_failed
-
-
 class RoundStart(RoundWaitPage):
     after_all_players_arrive = start_round
+    app_after_this_page = staticmethod(leave_if_out)  # human candidates dropped for inactivity
     body_text = 'The next round is about to start.'
 
 
@@ -509,49 +506,19 @@ class Feedback(InfoPage):
             data.update(candidate=candidate)
         return data
 
+    app_after_this_page = staticmethod(leave_after_last_round)
+
     @staticmethod
     def before_next_page(player: Player, timeout_happened):
         player.feedback_timed_out = timeout_happened
 
 
-class Debrief(LastRoundPage):
-    """Who each chosen partner was; in hidden and false_label the first time a selector learns it."""
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return LastRoundPage.is_displayed(player) and not is_left_over(player)
-
-    @staticmethod
-    def vars_for_template(player: Player):
-        rounds = []
-        if player.participant.ps_role == C.SELECTOR and not is_excluded(player):
-            played = past_rounds(player.in_rounds(1, config_of(player).num_rounds))
-            rounds = [dict(round=row.round, label=row.label, shown=row.badge,
-                           kind='an AI' if row.kind == 'ai' else 'a human participant')
-                      for row in round_engine.debrief_rows(played)]
-        return dict(common_vars(player), rounds=rounds, reveal=round_engine.debrief_reveals(player.treatment),
-                    **belief_summary(player))
-
-
-class Payment(PaymentPage):
-    @staticmethod
-    def vars_for_template(player: Player):
-        return dict(
-            PaymentPage.payment_vars(player),
-            excluded=is_excluded(player),
-            **belief_summary(player),
-            completion_url=escape_text(config_of(player).prolific_completion_url),
-        )
-
-
 page_sequence = [
-    # round 1: arrival (online), consent, instructions, comprehension check
-    ArrivalWaitPage, Consent, Instructions, Comprehension, ComprehensionFailed,
-    # every played round: messages, choices, returns, feedback
+    # round 1: groups form among the qualified (the intro app came first), then the role's instructions
+    ArrivalWaitPage, LabGroupingWaitPage, Instructions,
+    # every played round: messages, choices, returns, feedback; after the last one, the exit app
     RoundStart, WriteMessage, MessagesWaitPage, AIMessagesGate, Choose, ChoicesWaitPage, Return, ReturnsWaitPage,
     AIReturnsGate, Feedback,
-    # the last played round
-    Debrief, Payment,
 ]
 
 

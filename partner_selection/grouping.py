@@ -68,6 +68,24 @@ def copy_role(player: Player):
     player.candidate_id = pp.candidate_id
 
 
+def form_lab_groups(subsession: Subsession):
+    """Lab grouping, once everybody has qualified or left (LabGroupingWaitPage): the qualified in
+    participant order, groups of group_size (the remainder policy for the rest); those routed out in the
+    intro app sit in one group of their own that never plays. The same groups in every round."""
+    config = config_of(subsession)
+    players = sorted(subsession.get_players(), key=lambda p: p.participant.id_in_session)
+    qualified = [p.id_in_subsession for p in players if not p.participant.vars.get('excluded')]
+    out = [p.id_in_subsession for p in players if p.participant.vars.get('excluded')]
+    matrix = society.split_into_groups(qualified, config.group_size) if qualified else []
+    matrix = matrix + ([out] if out else [])
+    for round_number in range(1, config.num_rounds + 1):
+        subsession.in_round(round_number).set_group_matrix(matrix)
+    for index, group in enumerate(subsession.get_groups()[:len(matrix) - bool(out)], start=1):
+        set_up_group(group, index)
+        for later in group.in_rounds(2, config.num_rounds) if config.num_rounds > 1 else []:
+            copy_group_setup(group, later)
+
+
 def group_by_arrival_time_method(subsession: Subsession, waiting_players):
     """A full group as soon as enough people wait; after arrival_max_wait_seconds, whoever is there."""
     config = config_of(subsession)

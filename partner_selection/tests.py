@@ -12,9 +12,11 @@ from . import *
 # normal    – everybody answers; payoffs reconcile; badges match the treatment.
 # bad_input – every kind of invalid submission is rejected first, then valid ones go through.
 # timeouts  – pages time out: flagged, never counted as a decision; a candidate who times out twice
-#             in a row is dropped from later rounds; one selector fails the comprehension check.
-# In every case, participants who cannot fill a group (session config remainder = leave) see the payment
-# page only and get the participation fee; a smaller group (remainder = smaller_group) plays, flagged.
+#             in a row is dropped from later rounds (and leaves for the exit app).
+# The intro app's bots (intro/tests.py) consent and answer the checks, or are routed out in the timeouts
+# case; the exit app's bots answer the questionnaire and check the payment page. In every case,
+# participants who cannot fill a group (session config remainder = leave) leave for the exit app at once
+# with the participation fee; a smaller group (remainder = smaller_group) plays, flagged.
 CASES = ['normal', 'bad_input', 'timeouts']
 
 MESSAGE = 'Hi selectors!\nI return half 🙂 <b>promise</b>'
@@ -22,7 +24,7 @@ MESSAGE = 'Hi selectors!\nI return half 🙂 <b>promise</b>'
 DIRTY_MESSAGE = '\x00Hi \u202eselectors!\r\nI return\u2066 half 🙂 <b>promise</b>\x07\u200f'
 # Not a plain whole number in range, though Python's int() takes the first three (a form error each)
 NOT_PLAIN_NUMBERS = ('\u0665', ' 5 ', '+5', '1_000')
-TOO_BIG = '1' * 20  # once an OverflowError (HTTP 500) on the last comprehension attempt
+TOO_BIG = '1' * 20  # more digits than any integer column takes
 
 
 def expected_return(received: int) -> int:
@@ -32,12 +34,6 @@ def expected_return(received: int) -> int:
 
 def is_dropout_candidate(bot) -> bool:
     return bot.case == 'timeouts' and bot.participant.candidate_id == 'H1'
-
-
-def is_failing_selector(bot) -> bool:
-    # the last selector of a full group fails the comprehension check in the timeouts case
-    config = bot.session.config
-    return bot.case == 'timeouts' and bot.player.id_in_group == config['num_selectors'] > 1
 
 
 class PlayerBot(Bot):
@@ -50,41 +46,34 @@ class PlayerBot(Bot):
         db.expire_all()
         return super().player
 
-    def example_payoff(self) -> int:
-        """The right payoff answer, worked out here from the example on the page: a selector who sends
-        everything keeps what comes back; a candidate keeps what it received minus what it returns."""
-        config = self.session.config
-        returned = int(re.search(r'returns? (\d+)', self.html.split('2. You are a')[1]).group(1))
-        if self.participant.ps_role == C.SELECTOR:
-            return returned
-        return config['endowment'] * config['multiplier'] - returned
-
     def play_round(self):
         config = self.session.config
         if self.round_number > config['num_rounds']:
             return
+        pp = self.participant
+        if pp.dropped or (pp.excluded and not is_left_over(self.player)):
+            return  # routed out in the intro app, or dropped: in the exit app already
         if is_left_over(self.player):
-            if is_last_round(self.player):
+            if self.round_number == 1:
                 self.check_left_over()
             return
         if self.round_number == 1:
             self.check_group_flags()
-            yield from self.intro()
-        pp = self.participant
-        if not pp.excluded:
-            if pp.ps_role == C.CANDIDATE:
-                yield from self.write_message()
-            else:
-                yield from self.choose()
-            if is_active_candidate(self.player) and self.player.return_slots:
-                yield from self.return_points()
-            if not pp.dropped:
-                yield from self.check_feedback()
-        if is_last_round(self.player):
-            yield from self.finish()
+            yield Instructions
+        if pp.ps_role == C.CANDIDATE:
+            yield from self.write_message()
+        else:
+            yield from self.choose()
+        if is_active_candidate(self.player) and self.player.return_slots:
+            yield from self.return_points()
+        if not pp.dropped:
+            yield from self.check_feedback()
+        if is_last_round(self.player) or pp.dropped:
+            self.finish()
 
     def check_left_over(self):
-        """remainder = leave: excluded with the reason, no role, nothing earned, on the payment page at once."""
+        """remainder = leave: excluded with the reason, no role, nothing earned, in the exit app at once
+        (its bot checks the payment page)."""
         pp = self.participant
         expect(self.session.config['remainder'], 'leave')
         expect(pp.excluded, True)
@@ -92,9 +81,7 @@ class PlayerBot(Bot):
         expect(pp.ps_role, '')
         expect(self.player.group.incomplete, True)
         expect(pp.payoff, 0)
-        expect('You did not take part in the game', 'in', self.html)
-        expect(str(pp.payoff_plus_participation_fee()), 'in', self.html)
-        expect(pp.payoff_plus_participation_fee(), self.session.config['participation_fee'])
+        expect('Payment', 'in', self.html)
 
     def check_group_flags(self):
         """A group that plays is complete, or smaller and flagged (only with remainder = smaller_group)."""
@@ -104,41 +91,6 @@ class PlayerBot(Bot):
         expect(group.incomplete, len(group.get_players()) < size)
         if group.incomplete:
             expect(config['remainder'], 'smaller_group')
-
-    def intro(self):
-        config = self.session.config
-        if self.case == 'bad_input':
-            # omitting the checkbox = not consenting (a bot posting False would count as checked)
-            yield SubmissionMustFail(Consent)
-        yield Consent, dict(consent=True)
-        yield Instructions
-        right = dict(comp_received=config['endowment'] * config['multiplier'], comp_payoff=self.example_payoff())
-        if self.case == 'bad_input':
-            yield SubmissionMustFail(Comprehension, dict(comp_received='abc', comp_payoff=1))
-            yield SubmissionMustFail(Comprehension, dict(right, comp_received=right['comp_received'] + 1))
-            expect('Attempts left', 'in', self.html)
-            # malformed or out-of-bounds answers are form errors on the field and cost no attempt
-            for bad in NOT_PLAIN_NUMBERS:
-                yield SubmissionMustFail(Comprehension, dict(right, comp_payoff=bad), error_fields=['comp_payoff'])
-                expect('using the digits 0', 'in', self.html)
-            for bad in (TOO_BIG, -1, C.MAX_RECEIVED + 1):
-                yield SubmissionMustFail(Comprehension, dict(right, comp_payoff=bad), error_fields=['comp_payoff'])
-            expect(self.player.comprehension_attempts, 1)
-        if is_failing_selector(self):
-            wrong = dict(right, comp_payoff=right['comp_payoff'] + 1)
-            for _ in range(config['comprehension_max_attempts'] - 1):
-                yield SubmissionMustFail(Comprehension, wrong)
-            # the last attempt lets a wrong answer through, never a malformed one
-            for bad in (TOO_BIG, '\u0665'):
-                yield SubmissionMustFail(Comprehension, dict(wrong, comp_received=bad), error_fields=['comp_received'])
-            expect(self.player.comprehension_failed, False)
-            yield Comprehension, wrong
-            expect(self.player.comprehension_failed, True)
-            expect(self.participant.excluded, True)
-            yield ComprehensionFailed
-            return
-        yield Comprehension, right
-        expect(self.participant.excluded, False)
 
     def write_message(self):
         if not is_active_candidate(self.player):
@@ -269,25 +221,24 @@ class PlayerBot(Bot):
         yield Feedback
 
     def finish(self):
+        """After the last played round (or when dropped): what the exit app's debrief and payment show."""
         pp = self.participant
         config = self.session.config
         if pp.ps_role == C.CANDIDATE and self.case == 'timeouts':
             expect(pp.dropped, is_dropout_candidate(self))
+        shown = pp.exit_vars
         # the debrief reveals who was an AI where the labels did not tell the truth
-        if self.player.treatment == 'hidden':
-            expect('identities were hidden', 'in', self.html)
-        elif self.player.treatment == 'false_label':
-            expect('labelled falsely', 'in', self.html)
+        expect(shown['reveal'], self.player.treatment in ('hidden', 'false_label'))
+        expect(shown['num_ai'], config['num_ai_candidates'])
         played = self.player.in_all_rounds()[: config['num_rounds']]
         guessed = [p for p in played if p.belief_guesses]
-        # the guesses' accuracy and bonus appear here, paid once: one round drawn, or all rounds
+        # the guesses' accuracy and bonus are paid once: one round drawn, or all rounds
         paid = [p for p in guessed if p.belief_round_paid]
         expect(len(paid), (1 if config['belief_payment'] == 'one_random_round' else len(guessed)) if guessed else 0)
         for p in played:
             expect(p.belief_bonus_paid, p.belief_bonus_earned if p.belief_round_paid else 0)
         bonus = sum(p.belief_bonus_paid for p in played)
-        if guessed:
-            expect(f'Your bonus for correct guesses: <b>{bonus} points</b>', 'in', self.html)
-        yield Debrief
+        expect(shown['belief_bonus_total'], bonus)
+        if pp.ps_role == C.SELECTOR:
+            expect(len(shown['rounds']), len([p for p in played if p.chosen_candidate_id]))
         expect(pp.payoff, sum(p.payoff for p in played) + bonus)
-        expect(str(pp.payoff_plus_participation_fee()), 'in', self.html)

@@ -92,7 +92,10 @@ def case_numbers(config_name: str, case) -> list:
         return list(range(config.get_num_bot_cases()))
     if isinstance(case, int):
         return [case]
-    names = [getattr(c, '__name__', c) for c in get_bots_module(config['app_sequence'][0]).PlayerBot.cases]
+    # Case names are the game app's (the intro and exit apps' bots line up with them by index).
+    from study.journey import game_app_name
+
+    names = [getattr(c, '__name__', c) for c in get_bots_module(game_app_name(config)).PlayerBot.cases]
     if case not in names:
         raise ValueError(f'unknown bot case {case!r} for {config_name}; cases: {names}')
     return [names.index(case)]

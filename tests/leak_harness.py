@@ -97,7 +97,7 @@ def kind_blind_bots():
             yield bots.Feedback
 
         def finish(self):
-            yield bots.Debrief
+            pass  # the debrief is the exit app's, after the pages this check covers
 
     bots.PlayerBot = LeakBot
 
@@ -143,13 +143,15 @@ def rendered_pages(session_code: str, participant) -> list:
 
     from study.ai_decisions import AIGate
 
-    import partner_selection as app
+    import exit as exit_app
 
     pages = []
     for index, lookup in sorted(_get_session_lookups(session_code).items()):
         page = lookup.page_class
-        if page is app.Debrief or lookup.round_number > participant.session.config['num_rounds']:
+        if page is exit_app.Debrief:
             break
+        if lookup.round_number > participant.session.config['num_rounds']:
+            continue
         participant._index_in_pages = index
         view = page.instantiate_without_request()
         view.set_attributes(participant)
@@ -212,7 +214,8 @@ def main():
                 pages.append(('served:' + name, path, normalize(html)))
             rendered = rendered_pages(session.code, participant)
             out['selectors'][participant.code] = pages + [('rendered:' + n, str(r), h) for n, r, h in rendered]
-            players = [p for p in participant.get_players() if p.round_number <= session.config['num_rounds']]
+            players = [p for p in participant.get_players()
+                       if isinstance(p, app.Player) and p.round_number <= session.config['num_rounds']]
             out['truth'][participant.code] = dict(
                 chosen_kinds=[app.society.kind_of(p.chosen_candidate_id) if p.chosen_candidate_id else ''
                               for p in players],

@@ -36,29 +36,35 @@ RUN_TIMEOUT_SECONDS = 1800
 
 # Test-only session configs, added to settings.py's SESSION_CONFIGS in the bot processes only.
 EXTRA_CONFIGS = [
-    dict(name='check_human_rematch', app_sequence=['trust_game'], num_demo_participants=6,
+    dict(name='check_human_rematch', app_sequence=['intro', 'trust_game', 'exit'], num_demo_participants=6,
          partner='human', identity='false_label', rematch=True, num_rounds=3),
-    dict(name='check_ai_hidden', app_sequence=['trust_game'], num_demo_participants=2,
+    dict(name='check_ai_hidden', app_sequence=['intro', 'trust_game', 'exit'], num_demo_participants=2,
          partner='ai', identity='hidden', num_rounds=3),
     # an LLM endpoint that refuses connections (port 9, "discard"): every AI return must fall back, flagged
-    dict(name='check_ai_llm_down', app_sequence=['trust_game'], num_demo_participants=2,
+    dict(name='check_ai_llm_down', app_sequence=['intro', 'trust_game', 'exit'], num_demo_participants=2,
          partner='ai', identity='disclosed', num_rounds=2, ai_policy='llm',
          llm_base_url='http://127.0.0.1:9/v1', llm_timeout_seconds=2),
     # partner_selection off its defaults: amounts chosen by selectors (their out-of-range amounts must be
     # refused), base pay for candidates, a small endowment and multiplier (the comprehension example scales).
     # The default 10 rounds: the bots' dropout candidate (two timed-out messages) is dropped at the start of
     # round 3.
-    dict(name='check_ps_amounts', app_sequence=['partner_selection'], num_demo_participants=5,
+    dict(name='check_ps_amounts', app_sequence=['intro', 'partner_selection', 'exit'], num_demo_participants=5,
          identity='hidden', elicit_beliefs=True, selector_chooses_amount=True,
          candidate_base_pay=5, endowment=4, multiplier=2),
     # the remainder policy (groups of 3 selectors + 2 human candidates): 12 participants = two complete groups
     # (hidden, disclosed) and a smaller one of 2 selectors, flagged, with the next treatment (hidden);
     # 7 participants with remainder = leave (every bot case): one group, 2 participants leave with the
     # participation fee.
-    dict(name='check_ps_remainder_smaller', app_sequence=['partner_selection'], num_demo_participants=12,
+    dict(name='check_ps_remainder_smaller', app_sequence=['intro', 'partner_selection', 'exit'], num_demo_participants=12,
          treatments='hidden,disclosed', remainder='smaller_group', num_rounds=2),
-    dict(name='check_ps_remainder_leave', app_sequence=['partner_selection'], num_demo_participants=7,
+    dict(name='check_ps_remainder_leave', app_sequence=['intro', 'partner_selection', 'exit'], num_demo_participants=7,
          treatments='hidden,disclosed', remainder='leave', num_rounds=3),  # 3: the timeouts case's dropout
+    # the journey online: 12 participants grouped by arrival; in the timeouts case the intro routes 2 out
+    # (12 mod 5: one refuses consent, one fails the comprehension check), so the 10 qualified fill two groups.
+    dict(name='check_journey_arrival', app_sequence=['intro', 'partner_selection', 'exit'], num_demo_participants=12,
+         grouping='arrival', arrival_max_wait_seconds=0, treatments='hidden,disclosed', num_rounds=2,
+         attention_check=True, prolific_completion_url='https://app.prolific.com/submissions/complete?cc=DONE',
+         prolific_screened_out_url='https://app.prolific.com/submissions/complete?cc=SCREENED'),
 ]
 
 

@@ -58,9 +58,9 @@ def test_every_export_column_has_a_description():
 
 def test_export_schema_lists_are_the_schema_names():
     schemas = [export_schema.DECISION_SCHEMA, export_schema.CANDIDATE_SCHEMA, export_schema.AI_CALL_SCHEMA,
-               export_schema.TRUST_GAME_SCHEMA]
+               export_schema.TRUST_GAME_SCHEMA, export_schema.CONFIG_SCHEMA, export_schema.QUESTIONNAIRE_SCHEMA]
     lists = [export_schema.DECISION_COLUMNS, export_schema.CANDIDATE_COLUMNS, export_schema.AI_CALL_COLUMNS,
-             export_schema.TRUST_GAME_COLUMNS]
+             export_schema.TRUST_GAME_COLUMNS, export_schema.CONFIG_COLUMNS, export_schema.QUESTIONNAIRE_COLUMNS]
     assert [export.columns for export in export_schema.EXPORTS] == schemas
     for schema, names in zip(schemas, lists):
         assert names == [column.name for column in schema]

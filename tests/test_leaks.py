@@ -27,10 +27,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / 'tests' / 'leak_harness.py'
 OVERRIDES = ['num_rounds=3']
-# Every page of partner_selection a selector can see before the debrief (page_sequence minus the
-# candidates' pages, the arrival wait page of online sessions and the comprehension-failed page).
-SELECTOR_PAGES = {'Consent', 'Instructions', 'Comprehension', 'RoundStart', 'MessagesWaitPage', 'AIMessagesGate',
-                  'Choose', 'ChoicesWaitPage', 'ReturnsWaitPage', 'AIReturnsGate', 'Feedback'}
+# Every page a selector can see before the debrief: the intro app's, partner_selection's page_sequence
+# minus the candidates' pages and the arrival wait page of online sessions, and the exit app's questionnaire.
+SELECTOR_PAGES = {'Consent', 'Rules', 'Comprehension', 'LabGroupingWaitPage', 'Instructions', 'RoundStart',
+                  'MessagesWaitPage', 'AIMessagesGate', 'Choose', 'ChoicesWaitPage', 'ReturnsWaitPage',
+                  'AIReturnsGate', 'Feedback', 'Questionnaire'}
 
 _runs = {}
 

@@ -7,11 +7,11 @@ from game_logic import session_config
 from game_logic.matching import trust_group_matrix
 from game_logic.payoffs import InvalidAmount, trust_outcome, validate_return, validate_sent
 from game_logic.society import badge_for
-from study import ai_decisions
+from study import ai_decisions, journey
 from study.config import GameConstants, ai_settings_of, build_config, config_of, game_vars, is_last_round
 from study.config import is_played_round
 from study.forms import CleanInputPage
-from study.pages import DecisionPage, InfoPage, PaymentPage
+from study.pages import DecisionPage, InfoPage
 
 doc = """
 Repeated investment (trust) game with an ASSIGNED partner: the baseline to the partner-selection game.
@@ -70,14 +70,42 @@ def creating_session(subsession: Subsession):
     config = build_config(subsession.session, C.NUM_ROUNDS)  # every bad field fails here
     if subsession.round_number > config.num_rounds:
         return  # never played: oTree's default single group is left alone (regrouping is slow)
-    matrix = trust_group_matrix(len(subsession.get_players()), subsession.round_number, config.partner, config.rematch)
-    subsession.set_group_matrix(matrix)
-    for group in subsession.get_groups():
-        group.identity = config.identity
-        group.partner_kind = config.partner
-        group.label_shown = badge_for(config.partner, config.identity)
-        if config.partner == 'ai':
-            group.ai_trustee_id = ai_trustee_id(group)
+    # The session's headcount must pair up; the pairs are formed again among the qualified (form_pairs).
+    trust_group_matrix(len(subsession.get_players()), subsession.round_number, config.partner, config.rematch)
+
+
+def form_pairs(subsession: Subsession):
+    """PairingWaitPage, once everybody has qualified in the intro app or left: the qualified in participant
+    order are paired (partner=human; an odd one out leaves, reason left_over) or each plays an AI, for every
+    played round; those routed out sit in one group of their own that never plays."""
+    config = config_of(subsession)
+    players = sorted(subsession.get_players(), key=lambda p: p.participant.id_in_session)
+    qualified = [p for p in players if not p.participant.vars.get('excluded')]
+    if config.partner == 'human' and len(qualified) % 2:
+        journey.exclude(qualified[-1].participant, 'left_over')
+        qualified = qualified[:-1]
+    ids = [p.id_in_subsession for p in qualified]
+    out = [p.id_in_subsession for p in players if p.participant.vars.get('excluded')]
+    for round_number in range(1, config.num_rounds + 1):
+        pairs = trust_group_matrix(len(ids), round_number, config.partner, config.rematch) if ids else []
+        matrix = [[ids[i - 1] for i in pair] for pair in pairs]
+        current = subsession.in_round(round_number)
+        current.set_group_matrix(matrix + ([out] if out else []))
+        for group in current.get_groups()[:len(matrix)]:
+            set_up_pair(group, config)
+
+
+def set_up_pair(group: Group, config):
+    group.identity = config.identity
+    group.partner_kind = config.partner
+    group.label_shown = badge_for(config.partner, config.identity)
+    if config.partner == 'ai':
+        group.ai_trustee_id = ai_trustee_id(group)
+
+
+def is_played_group(group: Group) -> bool:
+    """A pair (or trustor with an AI) that plays; the group of those routed out does not."""
+    return bool(group.field_maybe_none('partner_kind'))
 
 
 def ai_trustee_id(group: Group) -> str:
@@ -240,7 +268,54 @@ def round_summary(player: Player) -> dict:
     )
 
 
+def exit_vars(player: Player) -> dict:
+    """What the exit app's debrief and payment pages show (debrief.html, payment_details.html)."""
+    group = player.group
+    # What the partner is, described as a truthful label would describe it.
+    partner_was = describe_partner(badge_for(group.partner_kind, 'disclosed'), ai_settings_of(player).ai_description)
+    played = player.in_rounds(1, config_of(player).num_rounds)
+    return dict(is_trustor=player.role == C.TRUSTOR_ROLE, identity=group.identity, partner_was=partner_was,
+                label_shown=group.label_shown, reveal=group.identity in session_config.UNDISCLOSED_IDENTITIES,
+                rounds=[{k: (int(v) if k == 'payoff' else v) for k, v in round_summary(p).items()} for p in played])
+
+
+def rules_before_grouping(player) -> dict:
+    """The rules as the intro app shows them, before pairs form."""
+    return dict(rematch=config_of(player).rematch, sender_word='trustor', receiver_word='trustee',
+                base_pay_word=False, before_grouping=True)
+
+
+def leave_if_out(player: Player, upcoming_apps):
+    """app_after_this_page of the pairing page: an odd one out goes to the exit app at once."""
+    if journey.is_out(player.participant):
+        return journey.EXIT_APP
+
+
+def leave_after_last_round(player: Player, upcoming_apps):
+    """app_after_this_page of Results: after the last played round, to the exit app."""
+    if is_last_round(player):
+        pp = player.participant
+        pp.journey_role = 'selector' if player.role == C.TRUSTOR_ROLE else 'candidate'
+        pp.journey_identity = player.group.identity
+        journey.finish_game(pp, exit_vars(player))
+        return journey.EXIT_APP
+
+
 # PAGES
+class PairingWaitPage(WaitPage):
+    """Once everybody has qualified in the intro app or left, pairs form among the qualified."""
+
+    wait_for_all_groups = True
+    after_all_players_arrive = form_pairs
+    app_after_this_page = staticmethod(leave_if_out)  # an odd one out
+    title_text = 'Waiting for other participants'
+    body_text = 'The study starts as soon as everybody has read the instructions.'
+
+    @staticmethod
+    def is_displayed(player: Player):
+        return player.round_number == 1
+
+
 class Instructions(InfoPage):
 
     @staticmethod
@@ -333,6 +408,7 @@ class AIReturnGate(ai_decisions.AIGate):
 
 
 class Results(InfoPage):
+    app_after_this_page = staticmethod(leave_after_last_round)
 
     @staticmethod
     def is_displayed(player: Player):
@@ -343,35 +419,8 @@ class Results(InfoPage):
         return dict(common_vars(player), **round_summary(player))
 
 
-class Debrief(InfoPage):
-    """After the last round of a hidden or false-label session: who the partner really was."""
-
-
-    @staticmethod
-    def is_displayed(player: Player):
-        return is_last_round(player) and player.group.identity in session_config.UNDISCLOSED_IDENTITIES
-
-    @staticmethod
-    def vars_for_template(player: Player):
-        group = player.group
-        # What the partner is, described as a truthful label would describe it.
-        partner_was = describe_partner(badge_for(group.partner_kind, 'disclosed'), ai_settings_of(player).ai_description)
-        return dict(
-            common_vars(player),
-            identity=group.identity,
-            partner_was=partner_was,
-            label_shown=group.label_shown,
-        )
-
-
-class Payment(PaymentPage):
-    @staticmethod
-    def vars_for_template(player: Player):
-        played = player.in_rounds(1, config_of(player).num_rounds)
-        return dict(common_vars(player), **PaymentPage.payment_vars(player), rounds=[round_summary(p) for p in played])
-
-
 page_sequence = [
+    PairingWaitPage,
     Instructions,
     Send,
     SendWaitPage,
@@ -379,8 +428,6 @@ page_sequence = [
     ResultsWaitPage,
     AIReturnGate,
     Results,
-    Debrief,
-    Payment,
 ]
 
 

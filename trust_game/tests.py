@@ -138,8 +138,8 @@ class PlayerBot(Bot):
             yield from self.give_back()
         yield from self.check_results()
         if self.round_number == config['num_rounds']:
-            yield from self.check_debrief()
-            yield from self.check_payment()
+            self.check_debrief()
+            self.check_payment()
 
     def expected_label(self):
         return EXPECTED_LABEL[(self.session.config['partner'], self.session.config['identity'])]
@@ -244,23 +244,19 @@ class PlayerBot(Bot):
         if self.player.role == C.TRUSTOR_ROLE:
             self.check_exports()
         expect(self.participant.payoff, expected)
-        expect(f'id="total-points">{cu(expected)}<', 'in', self.html)
+        expect(sum(r['payoff'] for r in self.participant.exit_vars['rounds']), expected)  # the payment page's table
         money = expected * config['real_world_currency_per_point'] + config['participation_fee']
         expect(abs(float(self.participant.payoff_plus_participation_fee()) - money) < 1e-9, True)
-        yield Payment
 
     def check_debrief(self):
-        """Hidden and false-label sessions end with the truth about the partner; disclosed ones need none."""
+        """The exit app's debrief tells the truth about the partner; it reveals where the label did not."""
         identity = self.group.identity
-        if identity not in ('hidden', 'false_label'):
-            return
+        shown = self.participant.exit_vars
+        expect(shown['reveal'], identity in ('hidden', 'false_label'))
+        expect(shown['identity'], identity)
         if self.player.role == C.TRUSTOR_ROLE:
             truth = 'an AI agent' if self.group.partner_kind == 'ai' else 'another participant in this study'
-            expect(f'your partner in every round was {truth}', 'in', self.html)
-            expect('labelled falsely' if identity == 'false_label' else 'identity was hidden', 'in', self.html)
-        else:
-            expect('was told, falsely' if identity == 'false_label' else 'was not told whether', 'in', self.html)
-        yield Debrief
+            expect(shown['partner_was'].startswith(truth), True)
 
     def check_exports(self):
         """The exports, fed all of this trustor's rounds (C.NUM_ROUNDS), hold exactly the played rounds and the AI calls made."""

@@ -111,12 +111,14 @@ class PartnerSelectionPlay:
         """Page name -> what a person does there; on a phone, every page must first fit the screen."""
         pages = dict(
             Consent=self.consent,
-            Instructions=self.instructions,
+            Rules=self.rules,
             Comprehension=self.comprehension,
+            Instructions=self.instructions,
             WriteMessage=self.write_message,
             Choose=self.choose,
             Return=self.give_back,
             Feedback=self.feedback,
+            Questionnaire=self.questionnaire,
             Debrief=self.debrief,
             Payment=self.payment,
         )
@@ -143,29 +145,48 @@ class PartnerSelectionPlay:
         assert match, f'{person.name}: no role on the instructions page:\n{text}'
         person.role = match.group(1)
         if self.treatment == 'hidden':
-            assert 'you will not be told which is which' in text
+            assert 'You will not be told which candidate is which' in text, text
         else:
-            assert 'each candidate carries a label saying "AI" or "Human"' in text
+            assert 'Each candidate carries a label saying "AI" or "Human"' in text, text
         person.click_next()
+
+    def rules(self, person: Person):
+        assert 'How each round works' in person.content_text()
+        person.click_next()
+
+    # --- exit app ---
+    def questionnaire(self, person: Person):
+        """Answer every item: the first option of each choice or scale, the lowest number, a short text."""
+        page = person.page
+        for radio_name in sorted(set(page.locator('input[type=radio]').evaluate_all('els => els.map(e => e.name)'))):
+            page.locator(f'input[type=radio][name={radio_name}]').first.check()
+        for box in page.locator('input[type=number]').all():
+            box.fill(box.get_attribute('min') or '0')
+        for area in page.locator('textarea').all():
+            area.fill('I compared the messages.')
+        person.click_next()
+        assert person.page_name != 'Questionnaire', f'{person.name}: answers rejected: {person.form_errors()}'
 
     def comprehension(self, person: Person):
         page = person.page
         right_received = self.received
-        right_payoff = 12 if person.role == 'selector' else self.received - 12
+        right_payoff, right_kept = 12, self.received - 12  # the example: all sent, 12 returned
         max_attempts = self.config['comprehension_max_attempts']
         assert f'You have {max_attempts} attempt(s) left.' in person.content_text()
         if person.id_in_session == WRONG_FIRST_PARTICIPANT:
             page.locator('input[name=comp_received]').fill(str(self.endowment))  # forgot the multiplier
             page.locator('input[name=comp_payoff]').fill(str(right_payoff))
+            page.locator('input[name=comp_kept]').fill(str(right_kept))
             person.click_next()
             assert person.page_name == 'Comprehension', f'{person.name}: a wrong answer was accepted'
             errors = ' '.join(person.form_errors())
-            assert 'Not quite: check how many points a candidate receives' in errors, errors
+            assert 'Not quite: check how many points the candidate receives' in errors, errors
             assert f'Attempts left: {max_attempts - 1}' in errors, errors
             assert f'You have {max_attempts - 1} attempt(s) left.' in person.content_text()
             self.shots.take(person, '_wrong_answer')
         page.locator('input[name=comp_received]').fill(str(right_received))
         page.locator('input[name=comp_payoff]').fill(str(right_payoff))
+        page.locator('input[name=comp_kept]').fill(str(right_kept))
         person.click_next()
         assert person.page_name != 'Comprehension', f'{person.name}: right answers rejected: {person.form_errors()}'
 
@@ -392,7 +413,7 @@ class PartnerSelectionPlay:
 
 def expected_visits(play: PartnerSelectionPlay, person: Person) -> List[str]:
     """The form pages a participant should have been shown, from the test's own plan."""
-    pages = ['Consent', 'Instructions', 'Comprehension']
+    pages = ['Consent', 'Rules', 'Comprehension', 'Instructions']
     for round_number in range(1, NUM_ROUNDS + 1):
         if person.role == 'selector':
             pages += ['Choose', 'Feedback']
@@ -400,7 +421,7 @@ def expected_visits(play: PartnerSelectionPlay, person: Person) -> List[str]:
             number = play.number_of(person)
             chosen = any(card.human == number for (r, _), card in play.ledger.choices.items() if r == round_number)
             pages += ['WriteMessage'] + (['Return'] if chosen else []) + ['Feedback']
-    return pages + ['Debrief', 'Payment']
+    return pages + ['Questionnaire', 'Debrief', 'Payment']
 
 
 def open_participants(browser, server, session: dict) -> Tuple[list, List[Person]]:

@@ -23,9 +23,9 @@ def test_prolific_ids_reach_the_data_through_welcome_and_consent_pages(browser, 
     page.wait_for_url('**/Consent/**')
     assert page.input_value('#id_prolific_study_id') == PROLIFIC['STUDY_ID']
     assert page.input_value('#id_prolific_session_id') == PROLIFIC['SESSION_ID']
-    page.check('input[name=consent]')
+    page.check('input[name=consent][value=True]')
     page.click('.otree-btn-next')
-    page.wait_for_url('**/Instructions/**')
+    page.wait_for_url('**/Rules/**')
     context.close()
     assert errors == []
 

@@ -89,8 +89,9 @@ def play_and_check(postgres, server, session, ai_message):
     codes = [p['code'] for p in session['participants']]
     with postgres.connect() as connection, connection.cursor() as cursor:
         cursor.execute(
-            'SELECT p.comprehension_attempts, p.comprehension_failed, p.message, p.ps_role FROM '
+            'SELECT i.comprehension_attempts, i.comprehension_failed, p.message, p.ps_role FROM '
             'partner_selection_player p JOIN otree_participant pp ON p.participant_id = pp.id '
+            'JOIN intro_player i ON i.participant_id = pp.id '
             'WHERE pp.code = ANY(%s) AND p.round_number = 1', (codes,))
         players = cursor.fetchall()
         cursor.execute(

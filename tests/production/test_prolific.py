@@ -54,11 +54,11 @@ def test_study_and_session_ids_sent_with_consent_are_stored_cleaned(prodserver, 
         assert '/Consent/' in str(consent.url)
         assert 'name="prolific_study_id"' in consent.text and 'name="prolific_session_id"' in consent.text
         after = client.post(str(consent.url), data=dict(
-            consent='on', prolific_study_id='65aa00bb11cc', prolific_session_id='abc<script>x</script>9'))
+            consent='True', prolific_study_id='65aa00bb11cc', prolific_session_id='abc<script>x</script>9'))
         assert '/Consent/' not in str(after.url)
     with postgres.connect() as connection, connection.cursor() as cursor:
         cursor.execute(
-            '''SELECT p.prolific_study_id, p.prolific_session_id FROM partner_selection_player p
+            '''SELECT p.prolific_study_id, p.prolific_session_id FROM intro_player p
                JOIN otree_participant pp ON pp.id = p.participant_id WHERE pp.label = %s AND p.round_number = 1''',
             ('6a1b2c3d4e5f',))
         assert cursor.fetchall() == [('65aa00bb11cc', 'abcscriptxscript9')]
