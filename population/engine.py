@@ -37,7 +37,7 @@ from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules
 
 from .config import PopulationConfig
 
-__all__ = ['run', 'Result', 'round_rules', 'selector_code', 'candidate_key', 'write_exports']
+__all__ = ['run', 'Script', 'Result', 'round_rules', 'selector_code', 'candidate_key', 'write_exports']
 
 
 def round_rules(config: PopulationConfig) -> RoundRules:
@@ -134,15 +134,50 @@ def _views(config: PopulationConfig, round_number: int) -> dict:
     }
 
 
-def run(config: PopulationConfig) -> Result:
-    """Play every round of every group; see the module docstring."""
+class Script:
+    """Given decisions instead of the agents' own: what `run` plays when it replays a session (e.g. an oTree
+    bot session's export, to check that the engine and the app follow the same rules). Every method gets
+    what the engine knows at that step and returns the decision; `None` leaves it to the agents."""
+
+    def group_ids(self, config: PopulationConfig):
+        """The groups' numbers (default 1..groups)."""
+        return None
+
+    def selector_codes(self, group: int):
+        """The group's selectors' participant codes, in group order."""
+        return None
+
+    def human_seats(self, group: int, round_number: int):
+        """The group's human-candidate seats (round_engine.HumanCandidateSeat) at the start of the round."""
+        return None
+
+    def message(self, group: int, round_number: int, candidate_id: str):
+        return None
+
+    def choice(self, group: int, round_number: int, selector: str):
+        """(candidate id, amount sent) or ('', 0) for no choice."""
+        return None
+
+    def guesses(self, group: int, round_number: int, selector: str, cards):
+        return None
+
+    def returned(self, group: int, round_number: int, candidate_id: str, slot):
+        """round_engine.Return for one return slot."""
+        return None
+
+
+def run(config: PopulationConfig, script: Script | None = None) -> Result:
+    """Play every round of every group; see the module docstring. With `script`, its decisions replace the
+    agents' wherever it gives one (the selectors then learn nothing from them)."""
+    script = script or Script()
     c = config.session
     rules = round_rules(config)
     presets = config.presets
     n_human, n_ai, per_group = c.num_human_candidates, c.num_ai_candidates, config.selectors_per_group
-    groups = range(1, config.groups + 1)
-    treatment = {g: society.treatment_for_group(g, c.treatment_rotation) for g in groups}
-    codes = {g: [selector_code(config, g, i) for i in range(1, per_group + 1)] for g in groups}
+    groups = list(script.group_ids(config) or range(1, config.groups + 1))
+    treatment = {g: society.treatment_for_group(i, c.treatment_rotation) for i, g in enumerate(groups, start=1)}
+    codes = {g: list(script.selector_codes(g) or [selector_code(config, g, i) for i in range(1, per_group + 1)])
+             for g in groups}
     human_ids = society.candidate_ids(n_human, n_ai)['human']
     seats = {g: [HumanCandidateSeat(cid, f'{config.session_code}g{g}{cid}', 0, False, False) for cid in human_ids]
              for g in groups}
@@ -150,9 +185,24 @@ def run(config: PopulationConfig) -> Result:
     preset_of.update({cid: presets[config.ai_preset_of(i)]
                       for i, cid in enumerate(society.candidate_ids(0, n_ai)['ai'], start=1)})
     keys = {(g, cid): candidate_key(config, g, cid) for g in groups for cid in preset_of}
-    selectors = Selectors(config)
+    n_selectors = sum(len(v) for v in codes.values())
+    selectors = Selectors(dataclasses.replace(config, groups=1, selectors_per_group=n_selectors))
     played, earned = [], {code: {} for g in groups for code in codes[g]}
     threshold = config.perceive_ai_above
+
+    def message(g, rnd, cand, views):
+        given = script.message(g, rnd, cand.candidate_id)
+        if given is not None:
+            return given
+        rng = decision_rng(c.ai_seed, keys[g, cand.candidate_id], rnd, 'message')
+        return draw_message(preset_of[cand.candidate_id], rng, views[treatment[g], cand.kind])
+
+    def returned(g, rnd, cid, slot):
+        given = script.returned(g, rnd, cid, slot)
+        if given is not None:
+            return given
+        rng = decision_rng(c.ai_seed, keys[g, cid], rnd, 'return', slot.selector_code)
+        return Return(draw_return(preset_of[cid], rng, slot.amount_received))
 
     for rnd in range(1, config.rounds + 1):
         views = _views(config, rnd)
@@ -160,15 +210,10 @@ def run(config: PopulationConfig) -> Result:
         perceived_rows, badge_rows = [], []
         for g in groups:
             t = treatment[g]
-            candidates = round_engine.round_candidates(seats[g], n_ai, rules)
+            candidates = round_engine.round_candidates(script.human_seats(g, rnd) or seats[g], n_ai, rules)
             ids = [cand.candidate_id for cand in candidates]
             labels = round_engine.display_labels(ids, config.session_code, g, rnd, rules)
-            messages = {
-                cand.candidate_id: draw_message(preset_of[cand.candidate_id],
-                                                decision_rng(c.ai_seed, keys[g, cand.candidate_id], rnd, 'message'),
-                                                views[t, cand.kind])
-                for cand in candidates if cand.active
-            }
+            messages = {cand.candidate_id: message(g, rnd, cand, views) for cand in candidates if cand.active}
             gr = GroupRound(g, rnd, t, candidates, labels, messages)
             for code in codes[g]:
                 order = round_engine.draw_card_order(candidates, config.session_code, code, rnd)
@@ -183,35 +228,39 @@ def run(config: PopulationConfig) -> Result:
         positions = selectors.choose(perceived, ai_badge)
 
         row = 0
-        reward = np.full(config.n_selectors, np.nan)
+        reward = np.full(n_selectors, np.nan)
+        chosen_kind = np.zeros(n_selectors, dtype=np.int64)
         for gr in this_round:
             elicit = round_engine.elicits_beliefs(c.elicit_beliefs, gr.treatment)
             for code in codes[gr.group]:
                 cards = gr.cards[code]
-                card = cards[positions[row]]
-                gr.choices.append(round_engine.choose(code, cards, card.label, rules.endowment, rules))
-                if elicit:
-                    guesses = ['ai' if k == AI else 'human' for k in perceived[row]]
+                given = script.choice(gr.group, rnd, code)
+                if given is None:
+                    card = cards[positions[row]]
+                    choice = round_engine.choose(code, cards, card.label, rules.endowment, rules)
+                    chosen_kind[row] = perceived[row, positions[row]]
+                else:
+                    label = next((card.label for card in cards if card.candidate_id == given[0]), '')
+                    choice = round_engine.choose(code, cards, label, given[1], rules)
+                gr.choices.append(choice)
+                if elicit and choice.made:
+                    guesses = script.guesses(gr.group, rnd, code, cards)
+                    if guesses is None:
+                        guesses = ['ai' if k == AI else 'human' for k in perceived[row]]
                     score = round_engine.score_beliefs(cards, guesses, rules)
                     gr.beliefs[code] = score
                     earned[code][rnd] = score.bonus
                 row += 1
             slots = round_engine.return_slots(gr.candidates, gr.choices, rules)
-            returns = {
-                slot.selector_code: Return(draw_return(preset_of[cid], decision_rng(
-                    c.ai_seed, keys[gr.group, cid], rnd, 'return', slot.selector_code), slot.amount_received))
-                for cid, candidate_slots in slots.items() for slot in candidate_slots.slots
-            }
+            returns = {slot.selector_code: returned(gr.group, rnd, cid, slot)
+                       for cid, candidate_slots in slots.items() for slot in candidate_slots.slots}
             bonuses = {code: score.bonus for code, score in gr.beliefs.items()}
             gr.outcome = round_engine.settle_round(gr.candidates, gr.choices, returns, rules, bonuses)
-        row = 0
-        for gr in this_round:
-            for choice in gr.choices:
+            first = row - len(gr.choices)
+            for i, choice in enumerate(gr.choices):
                 outcome = gr.outcome.selectors[choice.selector_code]
-                if outcome.amount_sent > 0:
-                    reward[row] = outcome.amount_returned / (outcome.amount_sent * rules.multiplier)
-                row += 1
-        chosen_kind = perceived[np.arange(len(positions)), positions]
+                if outcome.amount_sent > 0 and script.choice(gr.group, rnd, choice.selector_code) is None:
+                    reward[first + i] = outcome.amount_returned / (outcome.amount_sent * rules.multiplier)
         selectors.learn(chosen_kind, reward, ~np.isnan(reward))
         played.extend(this_round)
 
