@@ -227,3 +227,35 @@ def test_sharded_sweep_merged_equals_the_unsharded_sweep_and_resumes(tmp_path):
     run_sweep(grid, tmp_path / 'whole', progress=seen.append)
     assert all('skipped' in line for line in seen) and len(seen) == 8
     assert set(whole['n_selectors']) == {2, 8} and (whole['chance_ai_share'] == 0.5).all()
+
+
+# The first bot case of ps_hidden, 3 rounds, every custom export (the same job as test_partner_selection_export's)
+from otree_bots import BotJob  # noqa: E402
+
+BOT_SESSION = BotJob('ps_hidden', case=0, overrides={'num_rounds': 3}, export=True)
+
+
+@pytest.mark.bots
+@pytest.mark.otree_bots(BOT_SESSION)
+def test_an_otree_bot_session_replayed_by_the_engine_gives_the_same_export_rows(otree_bot_runs):
+    """The people's decisions of an oTree bot session (choices, belief guesses, human messages and returns)
+    played again by population.engine.run: the AI candidates' messages and returns, card letters and orders,
+    badges, payoffs and belief payments it works out itself equal the app's, cell for cell."""
+    from population.replay import replay_export
+    bot = otree_bot_runs[BOT_SESSION]
+    assert bot.ok, bot.failure()
+    read = dict(dtype=str, keep_default_na=False)
+    decisions = pd.read_csv(bot.export_path('partner_selection_custom'), **read)
+    candidates = pd.read_csv(bot.export_path('partner_selection_candidates'), **read)
+    config_row = pd.read_csv(bot.export_path('partner_selection_config'), **read).iloc[0].to_dict()
+    result = replay_export(decisions, candidates, config_row)
+    ours = result.decisions_frame().astype(str)
+    # not decisions: the participant label and the seconds on the page (people's, not the rules')
+    for column in set(export_schema.DECISION_COLUMNS) - {'selector_label', 'seconds_on_choice_page'}:
+        assert ours[column].tolist() == decisions[column].tolist(), column
+    theirs = candidates[candidates['kind'] == 'ai'].reset_index(drop=True)
+    mine = result.candidates_frame().astype(str)
+    for column in export_schema.CANDIDATE_COLUMNS:  # every column; humans' policy is 'human' in the app
+        if column != 'policy':
+            assert mine[column].tolist() == candidates[column].tolist(), column
+    assert mine[mine['kind'] == 'ai']['policy'].tolist() == theirs['policy'].tolist()
