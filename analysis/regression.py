@@ -168,7 +168,8 @@ def mixed_logit(data: pd.DataFrame, selector: str = 'selector_id', group: str | 
     seed : ignored (glmer is deterministic); kept so callers written for the earlier variational fit work.
     n_agq : quadrature points per random effect: 1 = Laplace approximation (any random effects);
         > 1 = adaptive Gauss–Hermite quadrature, only with selectors as the single random effect.
-    optimizer : ``glmerControl(optimizer=...)``, 'bobyqa' (default) or 'Nelder_Mead'.
+    optimizer : ``glmerControl(optimizer=...)`` for both stages: 'bobyqa' (default; the faster
+        'Nelder_Mead' and 'nloptwrap' failed lme4's gradient check on 975 selectors × 20 rounds).
     timeout : seconds before the R process is stopped.
 
     Returns
