@@ -14,6 +14,7 @@ from population import from_mapping, run, run_fast, write_exports
 from population.cli import main
 from population.engine import candidate_key
 from population.sweep import merge_summaries, run_sweep
+from test_otree_configs import SHORT_PS
 
 
 def _exports(result, tmp_path):
@@ -229,13 +230,10 @@ def test_sharded_sweep_merged_equals_the_unsharded_sweep_and_resumes(tmp_path):
     assert set(whole['n_selectors']) == {2, 8} and (whole['chance_ai_share'] == 0.5).all()
 
 
-# The first bot case of ps_hidden, 3 rounds, every custom export (the same job as test_partner_selection_export's)
-from otree_bots import BotJob  # noqa: E402
-
-BOT_SESSION = BotJob('ps_hidden', case=0, overrides={'num_rounds': 3}, export=True)
+# ps_hidden's first bot case, 3 rounds, every custom export: the job test_partner_selection_export runs too
+BOT_SESSION = SHORT_PS
 
 
-@pytest.mark.bots
 @pytest.mark.otree_bots(BOT_SESSION)
 def test_an_otree_bot_session_replayed_by_the_engine_gives_the_same_export_rows(otree_bot_runs):
     """The people's decisions of an oTree bot session (choices, belief guesses, human messages and returns)
