@@ -7,7 +7,7 @@ lognormal(mean 8, sd 3), bias ~ Normal(−1, 0.5) (the bias acts on a badge, so 
 starting from q0 = 1/3; 2% of choice pages time out.
 
 Estimates, each with its 95% CI as the analysis reports it:
-  curve    p0, p_inf per treatment            analysis.learning_curve.fit_learning_curves (Wald, clustered)
+  curve    p0, p_inf per treatment            analysis.learning_curve.fit_learning_curves (cluster bootstrap)
   rw       alpha, beta, bias per treatment    analysis.learning_models.fit_by_treatment (clustered sandwich)
   gee      fixed effects                      analysis.regression.gee_logit (robust)
   glmm     fixed effects (--glmm)             analysis.regression.mixed_logit
@@ -72,9 +72,11 @@ def _rows(family, table, treatment_col=None, parameters=None):
     return rows
 
 
-def estimates(data: pd.DataFrame, families=FAMILIES, q0=1 / 3, n_starts: int = 3) -> pd.DataFrame:
+def estimates(data: pd.DataFrame, families=FAMILIES, q0=1 / 3, n_starts: int = 3, curve_boot: int = 0) -> pd.DataFrame:
     """The headline estimates of one validated dataset as rows: family, treatment, parameter, estimate,
-    se, ci_low, ci_high, at_bound. A family whose fit fails gives a row with parameter 'error'."""
+    se, ci_low, ci_high, at_bound. A family whose fit fails gives a row with parameter 'error'.
+    curve_boot : learning-curve CIs from this many selector-clustered bootstrap replicates (the report's
+        default is 200); 0: Wald CIs from the clustered SEs."""
     from analysis import learning_curve, regression
     from analysis.learning_models import RescorlaWagner, fit_by_treatment, prepare_trials
     rows = []
@@ -83,8 +85,9 @@ def estimates(data: pd.DataFrame, families=FAMILIES, q0=1 / 3, n_starts: int = 3
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
                 if family == 'curve':
-                    fitted = learning_curve.fit_learning_curves(data, n_boot=0)
+                    fitted = learning_curve.fit_learning_curves(data, n_boot=curve_boot)
                     params = fitted[0] if isinstance(fitted, tuple) else fitted
+                    params = params[params['estimate'].notna()]  # a quantity withheld as not identified
                     rows += _rows('curve', params, 'treatment', ('p0', 'p_inf'))
                 elif family == 'rw':
                     est, _ = fit_by_treatment(RescorlaWagner(q0=q0), prepare_trials(data), n_starts=n_starts)
@@ -101,9 +104,9 @@ def estimates(data: pd.DataFrame, families=FAMILIES, q0=1 / 3, n_starts: int = 3
 
 
 def _replicate(job):
-    config, seed, families, q0_study = job
+    config, seed, families, q0_study, curve_boot = job
     data = simulate_design(config, seed)
-    out = estimates(data, families).assign(dataset=seed)
+    out = estimates(data, families, curve_boot=curve_boot).assign(dataset=seed)
     if q0_study:
         optimistic = simulate_design(replace(config, params={**config.params, 'q0': 0.6}), seed + 500_000)
         for q0 in (1 / 3, 'data', 'free'):
@@ -113,9 +116,9 @@ def _replicate(job):
 
 
 def run(config: Design, n_datasets: int, families=FAMILIES, seed: int = 0, workers: int = 1, progress: bool = True,
-        q0_study: bool = False) -> pd.DataFrame:
+        q0_study: bool = False, curve_boot: int = 0) -> pd.DataFrame:
     """All replicates' estimates (one DataFrame, column ``dataset`` = the replicate's seed)."""
-    jobs = [(config, seed * 10 ** 6 + r, tuple(families), q0_study) for r in range(n_datasets)]
+    jobs = [(config, seed * 10 ** 6 + r, tuple(families), q0_study, curve_boot) for r in range(n_datasets)]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -194,6 +197,9 @@ def main(argv=None) -> int:
     parser.add_argument('--groups', type=int, default=40, help='mini-societies per dataset (default 40 = 120 selectors)')
     parser.add_argument('--rounds', type=int, default=15, help='rounds (default 15)')
     parser.add_argument('--truth-scale', type=int, default=40, help='pseudo-truth dataset size, × groups (default 40)')
+    parser.add_argument('--families', default=','.join(FAMILIES), help=f'estimates to study (default {",".join(FAMILIES)})')
+    parser.add_argument('--curve-boot', type=int, default=200,
+                        help='bootstrap replicates for the curve CIs, as the report (default 200; 0: Wald)')
     parser.add_argument('--glmm', action='store_true', help='include the GLMM (analysis.regression.mixed_logit)')
     parser.add_argument('--no-q0-study', action='store_true', help='skip the initial-value experiment')
     parser.add_argument('--workers', type=int, default=os.cpu_count() or 1, help='processes (default: all cores)')
@@ -204,7 +210,7 @@ def main(argv=None) -> int:
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
 
-    families = FAMILIES + (('glmm',) if args.glmm else ())
+    families = tuple(f.strip() for f in args.families.split(',') if f.strip()) + (('glmm',) if args.glmm else ())
     config = design(args.groups, args.rounds)
     print(f'machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
           f'load {os.getloadavg()[0]:.1f}, Python {platform.python_version()}', flush=True)
@@ -213,7 +219,7 @@ def main(argv=None) -> int:
     print(f'pseudo-truth ({config.n_groups * args.truth_scale} groups): {time.perf_counter() - started:.0f} s',
           flush=True)
     draws = run(config, args.datasets, families, seed=args.seed, workers=args.workers,
-                progress=not args.no_progress, q0_study=not args.no_q0_study)
+                progress=not args.no_progress, q0_study=not args.no_q0_study, curve_boot=args.curve_boot)
     elapsed = time.perf_counter() - started
     table = summarize(draws, truth)
     errors = pd.concat([draws, truth])
