@@ -199,7 +199,8 @@ def _decision_rows(res: FastResult):
             yield dict(
                 session_code=config.session_code, group_id=g + 1, treatment=t, round=r + 1, selector_id=codes[s],
                 selector_label='', n_candidates_offered=C, n_ai_offered=n_ai, ai_share_offered=round(n_ai / C, 6),
-                offered_candidate_ids=';'.join(cid), offered_kinds=';'.join(card_kinds), offered_badges=';'.join(badges),
+                offered_candidate_ids=';'.join(cid), offered_kinds=';'.join(card_kinds),
+                offered_badges=';'.join(badges),
                 offered_display_labels=';'.join(res.letters[r, g, i] for i in order),
                 offered_messages_json=json.dumps([res.message(r, g, i) for i in order], ensure_ascii=False),
                 chosen_candidate_id=res.candidate_ids[chosen], chosen_kind=kinds[chosen], chosen_badge=badges[pos],

@@ -92,7 +92,8 @@ def grid_cells(grid: dict) -> list:
             if '+' in name:  # fields that vary together: "groups+selectors_per_group" = [[1000, 1], [1, 1000]]
                 fields = name.split('+')
                 if not isinstance(value, list) or len(value) != len(fields):
-                    raise ValueError(f'[grid] {name}: every entry must be a list of {len(fields)} values, got {value!r}')
+                    raise ValueError(f'[grid] {name}: every entry must be a list of {len(fields)} values, '
+                                     f'got {value!r}')
                 values.update(zip(fields, value))
             else:
                 values[name] = value

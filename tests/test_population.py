@@ -2,14 +2,13 @@
 sweeps with shards and resume."""
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from ai_partners.scripted import PRESETS, decision_rng, draw_return
 from analysis.io import read_export
 from game_logic import export_schema, round_engine, session_config
-from game_logic.round_engine import Choice, HumanCandidateSeat, Return, RoundRules
+from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules
 from population import from_mapping, run, run_fast, write_exports
 from population.cli import main
 from population.engine import candidate_key
@@ -73,8 +72,8 @@ def test_payoffs_to_the_point_in_a_hand_checked_pair():
         d = decisions[decisions['round'] == rnd].iloc[0]
         preset = PRESETS['prosocial_ai' if d['chosen_kind'] == 'ai' else 'human_like']
         # the return the app's scripted partner would decide for this seat, round and selector
-        back = draw_return(preset, decision_rng(config.session.ai_seed, candidate_key(config, 1, d['chosen_candidate_id']),
-                                                rnd, 'return', d['selector_id']), 30)
+        key = candidate_key(config, 1, d['chosen_candidate_id'])
+        back = draw_return(preset, decision_rng(config.session.ai_seed, key, rnd, 'return', d['selector_id']), 30)
         assert (d['amount_sent'], d['amount_received_by_candidate'], d['amount_returned']) == (10, 30, back)
         assert d['selector_payoff'] == 10 - 10 + back
         rows = candidates[candidates['round'] == rnd].set_index('candidate_id')
