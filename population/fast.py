@@ -32,7 +32,7 @@ from .engine import Selectors, candidate_policy, config_row, group_cells, round_
 
 __all__ = ['run_fast', 'FastResult', 'MESSAGE_POOL']
 
-MESSAGE_POOL = 64  # scripted messages drawn per preset and treatment
+MESSAGE_POOL = 256  # scripted messages drawn per candidate and treatment (a small pool adds run-level noise)
 
 
 @dataclass

@@ -256,3 +256,17 @@ def test_an_otree_bot_session_replayed_by_the_engine_gives_the_same_export_rows(
         if column != 'policy':
             assert mine[column].tolist() == candidates[column].tolist(), column
     assert mine[mine['kind'] == 'ai']['policy'].tolist() == theirs['policy'].tolist()
+
+
+def test_fast_and_rules_engines_agree_in_distribution():
+    """Different random streams, the same rules: AI-choice shares and mean returns by kind agree."""
+    values = dict(groups=100, selectors_per_group=6, rounds=8, identity='hidden', selector_params=dict(beta=10))
+    shares, returns = [], []
+    for engine in (run, run_fast):
+        decisions = engine(from_mapping(values)).decisions_frame()
+        shares.append(decisions.groupby('round')['chose_ai'].mean().to_numpy())
+        returns.append(decisions.groupby('chosen_kind')['amount_returned'].mean())
+    assert abs(shares[0].mean() - shares[1].mean()) < 0.03 and abs(shares[0] - shares[1]).max() < 0.1
+    assert abs(shares[0][-1] - shares[0][0]) > 0.1  # the agreement is not two flat lines
+    for kind, mean in (('ai', 19.1), ('human', 11.4)):
+        assert abs(returns[0][kind] - returns[1][kind]) < 0.8 and abs(returns[1][kind] - mean) < 0.8
