@@ -128,6 +128,9 @@ FIELDS = (
           "portfolio effects); `all_rounds` pays every round's correct guesses",
           choices=BELIEF_PAYMENTS),
     Field('show_history', bool, True, _PS, 'selectors see a table of their own past partners'),
+    Field('market_feedback', bool, False, _PS,
+          'after each round candidates see every card of the round as selectors saw it (letter, badge, message) '
+          'and how often each was chosen, so imitation of successful messages can be studied'),
     Field('treatments', str, '', _PS,
           "comma list of identities rotated over groups (e.g. 'hidden,disclosed'); empty: every group "
           'plays `identity`'),

@@ -260,7 +260,8 @@ from .grouping import (  # noqa: E402
     copy_group_setup, form_lab_groups, group_by_arrival_time_method, is_left_over, set_up_arrived_group,
 )
 from .round_flow import (  # noqa: E402
-    collect_messages, engine_cards, offered_cards, past_rounds, process_choices, return_decisions, return_slots,
+    collect_messages, engine_cards, market_cards, offered_cards, past_rounds, process_choices, return_decisions,
+    return_slots,
     returns_arrived, belief_summary, page_cards,
     round_candidates, round_rules, selector_history, start_round, try_collect_ai_messages, try_settle_round,
 )
@@ -503,7 +504,8 @@ class Feedback(InfoPage):
             )
         else:
             candidate = next(c for c in round_candidates(player.group) if c.candidate_id == player.candidate_id)
-            data.update(candidate=candidate)
+            data.update(candidate=candidate,
+                        market=market_cards(player.group) if config_of(player).market_feedback else [])
         return data
 
     app_after_this_page = staticmethod(leave_after_last_round)

@@ -162,6 +162,19 @@ def offered_cards(player: Player) -> list:
     ]
 
 
+def market_cards(group: Group) -> list:
+    """Every active candidate's card of the round as selectors saw it (letter, badge, escaped message) and
+    how often it was chosen, in letter order: the candidates' market feedback (session config
+    market_feedback). Nothing else about a candidate, so a human candidate learns of the AI ones only
+    what the selectors were shown."""
+    labels = json.loads(group.display_labels)
+    treatment = group.treatment
+    cards = [dict(label=labels[c.candidate_id], badge=society.badge_for(c.kind, treatment),
+                  message_html=escape_text(c.message), times_chosen=c.times_chosen)
+             for c in round_candidates(group) if c.active]
+    return sorted(cards, key=lambda card: card['label'])
+
+
 def page_cards(player: Player) -> list:
     """The cards as the Choose page gets them: what is shown, never the candidate id or the true kind (oTree's
     debug panel prints every template variable, and ids start with A or H)."""

@@ -217,6 +217,12 @@ class PlayerBot(Bot):
             returned = sum(p.amount_returned for p in choosers)
             expect(player.payoff, config['candidate_base_pay'] + received - returned)
             expect(f'{len(choosers)} selector(s) chose you', 'in', self.html)
+            # market feedback: every active candidate's card of the round with its count, else none
+            active = [c for c in round_candidates(self.group) if c.active]
+            expect(self.html.count('class="ps-message"'), len(active) if config['market_feedback'] else 0)
+            if config['market_feedback']:
+                for c in active:
+                    expect(f'<td>{c.times_chosen}</td>', 'in', self.html)
         expect('Correct AI/human guesses', 'not in', self.html)  # accuracy only after the last round
         yield Feedback
 

@@ -45,12 +45,13 @@ EXTRA_CONFIGS = [
          partner='ai', identity='disclosed', num_rounds=2, ai_policy='llm',
          llm_base_url='http://127.0.0.1:9/v1', llm_timeout_seconds=2),
     # partner_selection off its defaults: amounts chosen by selectors (their out-of-range amounts must be
-    # refused), base pay for candidates, a small endowment and multiplier (the comprehension example scales).
+    # refused), base pay for candidates, a small endowment and multiplier (the comprehension example scales),
+    # and the candidates' market feedback.
     # The default 10 rounds: the bots' dropout candidate (two timed-out messages) is dropped at the start of
     # round 3.
     dict(name='check_ps_amounts', app_sequence=['intro', 'partner_selection', 'exit'], num_demo_participants=5,
          identity='hidden', elicit_beliefs=True, selector_chooses_amount=True,
-         candidate_base_pay=5, endowment=4, multiplier=2),
+         candidate_base_pay=5, endowment=4, multiplier=2, market_feedback=True),
     # the remainder policy (groups of 3 selectors + 2 human candidates): 12 participants = two complete groups
     # (hidden, disclosed) and a smaller one of 2 selectors, flagged, with the next treatment (hidden);
     # 7 participants with remainder = leave (every bot case): one group, 2 participants leave with the

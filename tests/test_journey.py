@@ -8,7 +8,7 @@ import pytest
 from game_logic import questionnaire
 from game_logic.session_config import ConfigError, parse
 from study import journey
-from tests.otree_bots import BotJob
+from otree_bots import BotJob
 
 ITEMS_FILE = journey.project_path('_texts/questionnaire.csv')
 HEADER = 'name,kind,text,choices,low,high,required,shown_to\n'
