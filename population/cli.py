@@ -1,4 +1,4 @@
-"""Command line: `python -m population run ...`, `python -m population sweep GRID ...`, `... merge ...`.
+"""Command line: `python -m population run ...`, `sweep GRID ...`, `merge ...`, `plot summary.csv ...`.
 
 A bad config or grid prints one line `error: <problem>` on stderr and exits with status 2.
 """
@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument('--out', required=True, metavar='DIR')
     sweep.add_argument('--shard', metavar='i/N', help='run only cells with number %% N == i-1')
     sweep.add_argument('--jobs', type=int, default=1, help='cells in parallel processes (default 1)')
+    plot = commands.add_parser('plot', help='PNG of a summary measure against a grid field, a line per composition')
+    plot.add_argument('summary', metavar='summary.csv')
+    plot.add_argument('--x', default='selectors_per_group', help='x axis column (default selectors_per_group)')
+    plot.add_argument('--y', default='late_ai_share', help='y axis column (default late_ai_share)')
+    plot.add_argument('--by', help='comma list of columns, one line per value (default: the varied grid fields)')
+    plot.add_argument('--out', required=True, metavar='FILE.png')
     merge = commands.add_parser('merge', help="merge shards' summary.csv files into one (cell order)")
     merge.add_argument('summaries', nargs='+', metavar='summary.csv')
     merge.add_argument('--out', required=True, metavar='FILE')
@@ -93,6 +99,12 @@ def main(argv=None) -> int:
         elif args.command == 'sweep':
             summary = sweeps.run_sweep(args.grid, args.out, args.shard, args.jobs)
             print(f'{len(summary)} finished cell(s): {Path(args.out) / "summary.csv"}')
+        elif args.command == 'plot':
+            import pandas as pd
+
+            from .figures import plot_summary
+            by = [c.strip() for c in args.by.split(',') if c.strip()] if args.by else None
+            print(plot_summary(pd.read_csv(args.summary), args.out, args.x, args.y, by))
         else:
             merged = sweeps.merge_summaries(args.summaries, args.out)
             print(f'{len(merged)} cell(s): {args.out}')
