@@ -227,6 +227,9 @@ def test_sharded_sweep_merged_equals_the_unsharded_sweep_and_resumes(tmp_path):
     run_sweep(grid, tmp_path / 'whole', progress=seen.append)
     assert all('skipped' in line for line in seen) and len(seen) == 8
     assert set(whole['n_selectors']) == {2, 8} and (whole['chance_ai_share'] == 0.5).all()
+    figure = tmp_path / 'late.png'
+    assert main(['plot', str(tmp_path / 'whole' / 'summary.csv'), '--out', str(figure)]) == 0
+    assert figure.read_bytes()[:4] == b'\x89PNG'
 
 
 # ps_hidden's first bot case, 3 rounds, every custom export: the job test_partner_selection_export runs too
