@@ -1,9 +1,9 @@
 """The vectorised engine: the same round rules as game_logic.round_engine, over numpy arrays of all groups.
 
 For societies where calling round_engine per selector is too slow (benchmarks/bench_population.py measures
-both: 2,600–6,700 agent-decisions per second through round_engine on the 2-core development machine under
+both: 2,600–8,000 agent-decisions per second through round_engine on the 2-core development machine under
 load, against the 20,000 per second that 10,000 selectors × 20 rounds in 10 s need; this engine runs
-300,000–800,000 per second). What stays the same: the candidates (round_engine's candidate order, sorted ids),
+about 500,000 per second). What stays the same: the candidates (round_engine's candidate order, sorted ids),
 the badge rule (society.badge_for), the selectors' learning rule (population.engine.Selectors, i.e.
 analysis.learning_models), the scripted presets' return distribution (a Beta fraction of the amount
 received, rounded half up, in 0..received, as ai_partners.scripted.draw_return), the payoffs
