@@ -74,6 +74,8 @@ class GroupRound:
     cards: dict = field(default_factory=dict)  # selector code -> tuple of round_engine.Card
     choices: list = field(default_factory=list)  # round_engine.Choice, group order
     beliefs: dict = field(default_factory=dict)  # selector code -> round_engine.BeliefScore
+    choice_timeouts: set = field(default_factory=set)  # selector codes whose choice page timed out
+    message_timeouts: set = field(default_factory=set)  # candidate ids whose message page timed out
     outcome: round_engine.RoundOutcome | None = None
 
 
@@ -154,6 +156,13 @@ class Script:
     def message(self, group: int, round_number: int, candidate_id: str):
         return None
 
+    def message_timed_out(self, group: int, round_number: int, candidate_id: str) -> bool:
+        """True where the message page timed out (agents never do)."""
+        return False
+
+    def choice_timed_out(self, group: int, round_number: int, selector: str) -> bool:
+        return False
+
     def choice(self, group: int, round_number: int, selector: str):
         """(candidate id, amount sent) or ('', 0) for no choice."""
         return None
@@ -215,6 +224,7 @@ def run(config: PopulationConfig, script: Script | None = None) -> Result:
             labels = round_engine.display_labels(ids, config.session_code, g, rnd, rules)
             messages = {cand.candidate_id: message(g, rnd, cand, views) for cand in candidates if cand.active}
             gr = GroupRound(g, rnd, t, candidates, labels, messages)
+            gr.message_timeouts = {cid for cid in messages if script.message_timed_out(g, rnd, cid)}
             for code in codes[g]:
                 order = round_engine.draw_card_order(candidates, config.session_code, code, rnd)
                 cards = round_engine.make_cards(order, labels, messages, t)
@@ -243,6 +253,8 @@ def run(config: PopulationConfig, script: Script | None = None) -> Result:
                     label = next((card.label for card in cards if card.candidate_id == given[0]), '')
                     choice = round_engine.choose(code, cards, label, given[1], rules)
                 gr.choices.append(choice)
+                if script.choice_timed_out(gr.group, rnd, code):
+                    gr.choice_timeouts.add(code)
                 if elicit and choice.made:
                     guesses = script.guesses(gr.group, rnd, code, cards)
                     if guesses is None:
@@ -336,7 +348,7 @@ def decision_rows(result: Result):
                 belief_bonus=payment.bonuses.get(gr.round, 0) if payment else 0,
                 belief_round_paid=_flag(gr.round in payment.paid_rounds) if belief else '',
                 seconds_on_choice_page=config.choice_seconds,
-                choice_timed_out=0,
+                choice_timed_out=_flag(code in gr.choice_timeouts),
                 **cells,
             )
 
@@ -355,15 +367,19 @@ def candidate_rows(result: Result):
         for cand in gr.candidates:
             out = gr.outcome.candidates[cand.candidate_id]
             message = gr.messages.get(cand.candidate_id, '')
+            message_timed_out = cand.candidate_id in gr.message_timeouts
             if cand.candidate_id not in policies:
                 policies[cand.candidate_id] = candidate_policy(config, cand.candidate_id)
             yield dict(
                 session_code=config.session_code, group_id=gr.group, treatment=gr.treatment, round=gr.round,
                 candidate_id=cand.candidate_id, participant_code=cand.participant_code, kind=cand.kind,
                 policy=policies[cand.candidate_id], message_json=export_schema.json_text(message),
-                message_length=len(message), active=_flag(cand.active), times_chosen=out.times_chosen,
+                # as the app: no message written (a timed-out page) is not a message of length 0
+                message_length='' if message_timed_out and not message else len(message),
+                active=_flag(cand.active), times_chosen=out.times_chosen,
                 amount_received=out.amount_received, amount_returned=out.amount_returned, returns=out.returns,
-                candidate_payoff=out.payoff, message_timed_out=0, return_timed_out=_flag(out.return_timed_out),
+                candidate_payoff=out.payoff, message_timed_out=_flag(message_timed_out),
+                return_timed_out=_flag(out.return_timed_out),
                 message_fallback=0, return_fallback=_flag(out.return_fallback), dropped=_flag(cand.dropped),
                 **cells,
             )

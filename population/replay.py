@@ -72,6 +72,12 @@ class ExportScript(Script):
         row = self.candidates[group, round_number, candidate_id]
         return json.loads(row.message_json) if row.kind == 'human' else None
 
+    def message_timed_out(self, group, round_number, candidate_id):
+        return self.candidates[group, round_number, candidate_id].message_timed_out == '1'
+
+    def choice_timed_out(self, group, round_number, selector):
+        return self.decisions[group, round_number, selector].choice_timed_out == '1'
+
     def choice(self, group, round_number, selector):
         row = self.decisions[group, round_number, selector]
         return (row.chosen_candidate_id, int(row.amount_sent)) if row.chosen_candidate_id else ('', 0)

@@ -13,6 +13,7 @@ from population import from_mapping, run, run_fast, write_exports
 from population.cli import main
 from population.engine import candidate_key
 from population.sweep import merge_summaries, run_sweep
+from otree_bots import BotJob
 from test_otree_configs import SHORT_PS
 
 
@@ -232,17 +233,19 @@ def test_sharded_sweep_merged_equals_the_unsharded_sweep_and_resumes(tmp_path):
     assert figure.read_bytes()[:4] == b'\x89PNG'
 
 
-# ps_hidden's first bot case, 3 rounds, every custom export: the job test_partner_selection_export runs too
-BOT_SESSION = SHORT_PS
+# ps_hidden's first bot case, 3 rounds, every custom export (the job test_partner_selection_export runs too),
+# and ps_disclosed's timeouts case (timed-out choices and messages, a human candidate dropped in round 3)
+TIMEOUTS_SESSION = BotJob('ps_disclosed', case='timeouts', overrides={'num_rounds': 4}, export=True)
 
 
-@pytest.mark.otree_bots(BOT_SESSION)
-def test_an_otree_bot_session_replayed_by_the_engine_gives_the_same_export_rows(otree_bot_runs):
+@pytest.mark.otree_bots(SHORT_PS, TIMEOUTS_SESSION)
+@pytest.mark.parametrize('bot_session', [SHORT_PS, TIMEOUTS_SESSION], ids=['hidden', 'disclosed_timeouts'])
+def test_an_otree_bot_session_replayed_by_the_engine_gives_the_same_export_rows(otree_bot_runs, bot_session):
     """The people's decisions of an oTree bot session (choices, belief guesses, human messages and returns)
     played again by population.engine.run: the AI candidates' messages and returns, card letters and orders,
     badges, payoffs and belief payments it works out itself equal the app's, cell for cell."""
     from population.replay import replay_export
-    bot = otree_bot_runs[BOT_SESSION]
+    bot = otree_bot_runs[bot_session]
     assert bot.ok, bot.failure()
     read = dict(dtype=str, keep_default_na=False)
     decisions = pd.read_csv(bot.export_path('partner_selection_custom'), **read)
