@@ -162,7 +162,7 @@ def mixed_logit(data: pd.DataFrame, selector: str = 'selector_id', group: str | 
     ----------
     data : validated decisions (rows without a choice are dropped here).
     selector, group : columns whose levels get random intercepts (group=None: selectors only; a group
-        column with one selector per group adds nothing and is skipped).
+        column with one selector per group, or a single group, adds nothing and is skipped).
     reference : baseline treatment (see :func:`regression_frame`).
     ci : confidence level of the Wald intervals.
     seed : ignored (glmer is deterministic); kept so callers written for the earlier variational fit work.
@@ -195,7 +195,10 @@ def mixed_logit(data: pd.DataFrame, selector: str = 'selector_id', group: str | 
     design.insert(0, 'y', frame['chose_ai'].astype(int).to_numpy())
     design.insert(1, 'selector', frame[selector].astype(str).to_numpy())
     random_effects = ['selector']
-    if group and group in frame and frame.groupby(group)[selector].nunique().max() > 1:
+    # A group level needs at least two groups (one group is a constant, absorbed by the intercept) and
+    # a group with several selectors (else it is the selector's own intercept).
+    if (group and group in frame and frame[group].nunique() > 1
+            and frame.groupby(group)[selector].nunique().max() > 1):
         design.insert(2, 'group', frame[group].astype(str).to_numpy())
         random_effects.append('group')
     if n_agq > 1 and len(random_effects) > 1:

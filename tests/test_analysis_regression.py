@@ -187,3 +187,15 @@ def test_empty_choice_rows_are_dropped_and_reference_is_hidden(decisions):
     assert list(frame['treatment'].cat.categories) == ['hidden', 'disclosed']
     with pytest.raises(ValueError, match="reference treatment 'nope'"):
         regression_frame(decisions, reference='nope')
+
+
+def test_a_single_group_gets_no_group_random_intercept():
+    # One mini-society (e.g. a 1,000-selector population run): a group level would have one level only,
+    # which glmer refuses; the selector intercepts remain.
+    rng = np.random.default_rng(1)
+    rows = [dict(selector_id=f's{s}', group_key='g1', treatment='disclosed', round=r + 1,
+                 chose_ai=float(rng.random() < 0.5)) for s in range(40) for r in range(8)]
+    table = mixed_logit(pd.DataFrame(rows))
+    assert 'sd(group)' not in set(table['term'])
+    assert {'Intercept', 'round0', 'sd(selector)'} <= set(table['term'])
+    assert np.isfinite(table.set_index('term').loc['round0', 'se'])

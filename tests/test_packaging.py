@@ -1,5 +1,5 @@
 """pyproject.toml builds a wheel holding the pure packages (analysis, game_logic, ai_partners with its
-prompt files) and nothing of the oTree project. Built from a copy, so no build/ or egg-info lands in the
+prompt files, population with its example grids) and nothing of the oTree project. Built from a copy, so no build/ or egg-info lands in the
 checkout; pip fetches setuptools for the isolated build (hence `slow`)."""
 import shutil
 import subprocess
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ('analysis', 'game_logic', 'ai_partners')
+PACKAGES = ('analysis', 'game_logic', 'ai_partners', 'population')
 
 
 @pytest.mark.slow
@@ -28,7 +28,7 @@ def test_wheel_holds_the_pure_packages_and_their_data(tmp_path):
     (wheel,) = (tmp_path / 'dist').glob('*.whl')
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {p.relative_to(source).as_posix() for package in PACKAGES for p in (source / package).rglob('*')
-                if p.is_file() and p.suffix in ('.py', '.txt')}
+                if p.is_file() and p.suffix in ('.py', '.txt', '.toml')}
     assert expected <= names, sorted(expected - names)
     assert 'analysis/__main__.py' in names and 'ai_partners/prompts/system.txt' in names
     top_level = {n.split('/')[0] for n in names if not n.split('/')[0].endswith('.dist-info')}
