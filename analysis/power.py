@@ -233,7 +233,7 @@ def plot_power(table: pd.DataFrame, path_stem, title: str = '') -> list:
     axes.set_ylim(0, 1.02)
     axes.set_xticks(sorted(table['n_groups'].unique()))
     axes.set_title(title, fontsize=10)
-    axes.legend(fontsize=8, loc='lower right')
+    axes.legend(fontsize=8, loc='center right')
     figure.tight_layout()
     paths = []
     for suffix in ('.png', '.svg'):
