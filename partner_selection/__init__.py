@@ -217,8 +217,9 @@ def common_vars(player: Player) -> dict:
         **{name: getattr(config, name) for name in CONFIG_ON_PAGES},
         **composition_vars(**group_counts(player.group)),
         is_selector=player.participant.ps_role == C.SELECTOR,
-        # How selectors see a human candidate: what the AI candidates' prompts say about themselves.
-        own_badge=society.badge_for('human', player.treatment),
+        # How selectors see a human candidate (what the AI candidates' prompts say about themselves); for
+        # candidates only: a selector's page holds nothing computed from a kind.
+        own_badge=society.badge_for('human', player.treatment) if player.participant.ps_role == C.CANDIDATE else '',
         before_grouping=False,
         treatment=player.treatment,
         identity_shown=player.treatment != 'hidden',
@@ -366,13 +367,18 @@ class MessagesWaitPage(RoundWaitPage):
 
 
 class AIMessagesGate(ai_decisions.AIGate):
-    """Shown to selectors only while AI messages are still on their way."""
+    """Shown to selectors only while AI messages are still on their way (no minimum delay: the messages of
+    AI and human candidates are revealed together)."""
 
     advance = staticmethod(try_collect_ai_messages)
 
     @staticmethod
+    def requested_at(group: Group) -> float:
+        return group.ai_messages_requested_at
+
+    @staticmethod
     def is_displayed(player: Player):
-        return is_played_round(player) and is_selector(player) and not player.group.ai_messages_collected
+        return is_played_round(player) and is_selector(player) and not AIMessagesGate.is_open(player)
 
 
 class Choose(CleanInputPage, DecisionPage):
@@ -479,11 +485,16 @@ class AIReturnsGate(ai_decisions.AIGate):
     """Shown only while AI returns are still on their way, or the minimum delay is not over."""
 
     advance = staticmethod(try_settle_round)
+    holds_min_delay = True
+
+    @staticmethod
+    def requested_at(group: Group) -> float:
+        return group.ai_returns_requested_at
 
     @staticmethod
     def is_displayed(player: Player):
         pp = player.participant
-        return is_played_round(player) and not pp.excluded and not pp.dropped and not player.group.round_settled
+        return is_played_round(player) and not pp.excluded and not pp.dropped and not AIReturnsGate.is_open(player)
 
 
 class Feedback(InfoPage):
