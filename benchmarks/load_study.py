@@ -6,7 +6,9 @@ prodserver, one session of that many participants, and everyone playing at once 
 `--think-seconds` (±50 %) on each page before submitting. Then it prints one Markdown table: page
 submissions, throughput, page latency percentiles, errors, page timeouts, and the decisions participants
 saw accepted against the decisions PostgreSQL holds (compared per participant, round and page, values
-included), and the partner_selection / trust_game ratios (trust_game with human partners is oTree's
+included), the requests per participant and played round (page loads, and all requests: redirects
+followed and AI-gate live requests included), the AI gates' visits, form posts and live requests (the
+most at one visit), and the partner_selection / trust_game ratios (trust_game with human partners is oTree's
 sample trust flow: Send, wait, Return, Results).
 
     python3 benchmarks/load_study.py                                  # 50, 200, 500; both apps; 3 rounds
@@ -168,9 +170,36 @@ class Run:
     decisions: Counter = field(default_factory=Counter)
     server_cpu: float = 0.0
     client_cpu: float = 0.0
+    rounds: int = 0
 
     def timings(self, kinds=LATENCY_KINDS):
         return [t for p in self.people for t in p.timings if t.kind in kinds]
+
+    def per_participant_round(self, count: int) -> float:
+        return count / (self.participants * self.rounds) if self.participants and self.rounds else 0.0
+
+    @property
+    def page_loads(self) -> int:
+        """HTTP page loads: start, submissions, wait-page reloads, AI-gate form posts."""
+        return sum(1 for p in self.people for t in p.timings if t.kind != 'gate_live')
+
+    @property
+    def requests(self) -> int:
+        """Every request the server answered: page loads, the redirects they followed, gate live requests."""
+        return sum(1 + t.redirects for p in self.people for t in p.timings)
+
+    @property
+    def gate_visits(self) -> int:
+        return sum(len(p.gate_requests) for p in self.people)
+
+    @property
+    def gate_live(self) -> int:
+        return sum(sum(p.gate_requests.values()) for p in self.people)
+
+    @property
+    def gate_live_most(self) -> int:
+        """The most live requests one participant sent on one gate visit."""
+        return max((n for p in self.people for n in p.gate_requests.values()), default=0)
 
     @property
     def submissions(self) -> int:
@@ -248,7 +277,7 @@ def slowest_pages(run: Run, count: int = 4) -> str:
 
 def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run:
     app = APPS[app_name]
-    run = Run(app_name, participants)
+    run = Run(app_name, participants, rounds=args.rounds)
     log(f'{app_name} {participants}: resetdb + prodserver (OTREE_MAX_ROUNDS={args.max_rounds})')
     server = start_server(base / f'{app_name}-{participants}', database_url=postgres.url,
                           extra_env={'OTREE_MAX_ROUNDS': str(args.max_rounds)})
@@ -263,12 +292,17 @@ def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run
         run.decisions = compare(run.people, stored)
         for failure in run.failures[:5]:
             log(f'  participant failed: {failure}')
-        gate_retries = len(run.timings(('gate_retry',)))
         silent = sum(p.silent_reloads for p in run.people)
+        loads = Counter(t.page for p in run.people for t in p.timings if t.kind != 'gate_live')
         log(f'{app_name} {participants}: {run.duration:.0f} s, {run.submissions} submissions, '
-            f'{len(run.timings())} page loads, {gate_retries} gate re-posts, {silent} wait-page reloads without '
+            f'{run.page_loads} page loads ({run.per_participant_round(run.page_loads):.2f} per participant-round), '
+            f'{run.requests} requests in all, {run.gate_visits} gate visits with {run.gate_live} live requests '
+            f'(at most {run.gate_live_most} on one visit), {silent} wait-page reloads without '
             f'the WebSocket\'s word, p95 {run.latency_ms(95):.0f} ms, decisions {dict(run.decisions)}, '
             f'{"OK" if run.ok else "FAILED"}')
+        passed = Counter(name for p in run.people for t in p.timings for name in t.passed)
+        log(f'  page loads by page landed on: {dict(loads.most_common(20))}')
+        log(f'  pages passed through by a redirect without stopping: {dict(passed.most_common(20))}')
         log(f'  slowest (page landed on, load kind, p95 ms): {slowest_pages(run)}')
         if not run.ok:
             log(f'  server log tail:\n{server.log_tail(15)}')
@@ -295,7 +329,8 @@ def machine_description(postgres) -> str:
 def table(runs: list) -> str:
     header = ('app', 'participants', 'submissions', 'duration s', 'submissions/s', 'p50 ms', 'p95 ms',
               'p99 ms', 'HTTP 5xx', 'failed', 'timeouts', 'decisions sent / in DB', 'lost/extra/differing',
-              'server CPU %', 'client CPU %')
+              'server CPU %', 'client CPU %', 'page loads / participant-round',
+              'requests / participant-round', 'gate visits / posts / live requests (most per visit)')
     rows = [header, tuple('---' for _ in header)]
     for r in runs:
         d = r.decisions
@@ -303,7 +338,9 @@ def table(runs: list) -> str:
                      f'{r.latency_ms(50):.0f}', f'{r.latency_ms(95):.0f}', f'{r.latency_ms(99):.0f}',
                      r.http_5xx, len(r.failures) + r.unfinished, r.timeouts, f'{d["sent"]} / {d["stored"]}',
                      f'{d["lost"]}/{d["extra"]}/{d["differing"] + d["duplicated"]}',
-                     f'{100 * r.server_cpu / r.duration:.0f}', f'{100 * r.client_cpu / r.duration:.0f}'))
+                     f'{100 * r.server_cpu / r.duration:.0f}', f'{100 * r.client_cpu / r.duration:.0f}',
+                     f'{r.per_participant_round(r.page_loads):.2f}', f'{r.per_participant_round(r.requests):.2f}',
+                     f'{r.gate_visits} / {len(r.timings(("gate_retry",)))} / {r.gate_live} ({r.gate_live_most})'))
     return '\n'.join('| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows)
 
 

@@ -3,14 +3,16 @@
 A participant GETs its start link, fills each form page through a *policy* (a function from the parsed
 page to form values), POSTs it, and follows the redirect. On an oTree wait page it opens the page's
 WebSocket and reloads when the server says so (as oTree's wait-page JavaScript does), with a periodic
-reload as a safety net. The app's AI gates (pages that wait for AI decisions) are re-posted every half
-second until the server lets the participant through. Dropped connections (a restarted server) are
-retried until `reconnect_seconds` pass.
+reload as a safety net. On the app's AI gates (pages that wait for AI decisions) it does what the gate's
+script does (study/AIGate.html): one live request over the page's live WebSocket when the gate can open,
+another when the server says, then the form is posted (`gate_requests` counts the live requests per gate
+visit). Dropped connections (a restarted server) are retried until `reconnect_seconds` pass.
 
 Every page load is timed (`PageTiming`), and every accepted decision is kept (`Decision`) so tests and
 benchmarks can compare what participants submitted with what the database holds.
 """
 import asyncio
+import json
 import random
 import re
 import time
@@ -27,7 +29,10 @@ from game_logic.payoffs import comprehension_example
 
 # Pages that wait for AI decisions: posting them is refused until the server is ready.
 GATE_PAGES = {'AIMessagesGate', 'AIReturnsGate', 'AIReturnGate'}
-GATE_RETRY_SECONDS = 0.5
+GATE_RETRY_SECONDS = 0.5  # a gate page without its live socket or timing: re-posted this often
+GATE_SAFETY_SECONDS = 10.0  # a live request unanswered this long: post the form (as the gate's script)
+JS_VARS = re.compile(r'var js_vars = (\{.*?\});</script>', re.S)
+LIVE_SOCKET = re.compile(r'id="otree-live" data-socket-url="([^"]+)"')
 # Reload a wait page at least this often even if its WebSocket says nothing (a browser would not,
 # but a lost message must not hang a benchmark).
 WAIT_PAGE_RELOAD_SECONDS = 10.0
@@ -107,7 +112,9 @@ def parse_page(url: str, status: int, html: str) -> PageView:
 
 @dataclass
 class PageTiming:
-    """One page load as the participant waits for it: `kind` is submit | wait_reload | gate_retry | start."""
+    """One request as the participant waits for it: `kind` is start | submit | wait_reload | gate_retry (a
+    gate's form post) | gate_live (a gate's live request, `seconds` until its answer); `redirects`: the
+    redirects followed (each one more request to the server)."""
 
     participant: str
     page: str
@@ -115,6 +122,8 @@ class PageTiming:
     seconds: float
     status: int
     started_at: float
+    redirects: int = 0
+    passed: tuple = ()  # pages the redirects went through without stopping (e.g. a wait page already complete)
 
 
 @dataclass
@@ -263,6 +272,7 @@ class HttpParticipant:
     silent_reloads: int = 0  # wait-page reloads without the WebSocket's word (safety net, server gone)
     stop_before: Optional[Callable[[PageView], bool]] = None  # pause here (return) instead of submitting
     timings: List[PageTiming] = field(default_factory=list)
+    gate_requests: Dict[str, int] = field(default_factory=dict)  # gate visited (page URL) -> live requests
     decisions: List[Decision] = field(default_factory=list)
     rejected: List[str] = field(default_factory=list)
     page: Optional[PageView] = None
@@ -285,7 +295,9 @@ class HttpParticipant:
                 continue
             seconds = time.monotonic() - started
             page = parse_page(str(response.url), response.status_code, response.text)
-            self.timings.append(PageTiming(self.code, page.name, kind, seconds, response.status_code, started))
+            passed = tuple(page_name(str(hop.url)) for hop in response.history[1 if method == 'POST' else 0:])
+            self.timings.append(PageTiming(self.code, page.name, kind, seconds, response.status_code, started,
+                                           len(response.history), passed))
             if response.status_code >= 500:
                 if time.monotonic() > deadline:
                     raise ParticipantError(f'{self.code}: HTTP {response.status_code} on {url}: {response.text[:300]}')
@@ -330,19 +342,61 @@ class HttpParticipant:
             self.silent_reloads += 1
             await asyncio.sleep(0.2)  # server gone or silent: reload and see
 
+    async def _wait_at_gate(self, page: PageView) -> None:
+        """Until the AI gate may open, as its script does: ask over the live socket at the time the page
+        gives, again when the answer says; any word 'advance' (also one sent to the whole group) ends it.
+        Without a socket, or with an answer missing for GATE_SAFETY_SECONDS, it returns and the form is
+        posted (the server then checks)."""
+        self.gate_requests.setdefault(page.url, 0)
+        found, socket_path = JS_VARS.search(page.html), LIVE_SOCKET.search(page.html)
+        if not (found and socket_path):
+            await asyncio.sleep(GATE_RETRY_SECONDS)
+            return
+        ask_in = json.loads(found.group(1))['gate_ask_in_ms'] / 1000
+        ws_url = 'ws' + self.base_url[len('http'):] + unescape(socket_path.group(1))
+        attempt = 0
+        try:
+            async with websockets.connect(ws_url, open_timeout=GATE_SAFETY_SECONDS, close_timeout=1) as socket:
+                while True:
+                    reply = await self._live_reply(socket, ask_in)  # a word for the group while waiting
+                    if reply is None:
+                        self.gate_requests[page.url] += 1
+                        started = time.monotonic()
+                        await socket.send(json.dumps({'attempt': attempt}))
+                        reply = await self._live_reply(socket, GATE_SAFETY_SECONDS)
+                        self.timings.append(PageTiming(self.code, page.name, 'gate_live',
+                                                       time.monotonic() - started, 200, started))
+                        if reply is None:
+                            return  # unanswered: post the form
+                    if reply.get('advance') or 'ask_in_ms' not in reply:  # in, or a server error: post
+                        return
+                    attempt += 1
+                    ask_in = reply['ask_in_ms'] / 1000
+        except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+            await asyncio.sleep(GATE_RETRY_SECONDS)  # no live socket: post the form and see
+
+    @staticmethod
+    async def _live_reply(socket, timeout: float) -> Optional[dict]:
+        """The next live-method answer within `timeout` seconds, else None."""
+        try:
+            message = json.loads(await asyncio.wait_for(socket.recv(), timeout=max(0.0, timeout)))
+        except asyncio.TimeoutError:
+            return None
+        return message.get('live_method_payload') or {}
+
     async def _submit(self, page: PageView) -> None:
         values = self.policy(page)
         if values is None:
             raise ParticipantError(f'{self.code}: the policy cannot fill {page.name}:\n{page.text()[:1000]}')
         pause = self.think_seconds() if callable(self.think_seconds) else self.think_seconds
-        if pause and page.name not in GATE_PAGES:
+        if page.name in GATE_PAGES:
+            await self._wait_at_gate(page)
+        elif pause:
             await asyncio.sleep(pause)
         kind = 'gate_retry' if page.name in GATE_PAGES else 'submit'
         next_page = await self._request('POST', page.url, kind, data=values)
         if next_page.url == page.url:  # the same page again: the server refused the submission
-            if page.name in GATE_PAGES:
-                await asyncio.sleep(GATE_RETRY_SECONDS)
-            else:
+            if page.name not in GATE_PAGES:  # (a refused gate post shows when to ask next)
                 self.rejected.append(page.name)
                 if len(self.rejected) > 20:
                     raise ParticipantError(f'{self.code}: {page.name} keeps refusing:\n{next_page.text()[:1000]}')

@@ -128,29 +128,65 @@ def ai_call_rows(AICall, app_name: str, groups):
 
 
 class AIGate(Page):
-    """Shown only while an AI decision is still on its way: looks like a wait page, asks the server
-    whether it may move on, and moves on by itself (a second submit is guarded against).
+    """Shown only while an AI decision is still on its way: looks like a wait page and moves on by itself,
+    asking the server once, at the moment the gate can open (no polling).
+
+    The page is rendered with `ask_in_ms`, the time until the gate's release (the end of
+    ai_min_return_seconds for a gate that holds it, else at once). At that time it sends one live
+    request; the server answers `advance` (the decision is in and collected: the page submits itself,
+    once) or when to ask again: at doubling intervals from GATE_FIRST_RETRY_SECONDS, never past the
+    collect deadline, after which the fallback makes the gate ready. A request left unanswered for
+    GATE_SAFETY_SECONDS (a lost connection) submits the form, whose check asks the server again.
 
     A subclass defines `advance(group, force=False) -> bool` (collect or settle when ready; force: now,
-    unfinished calls becoming flagged fallbacks) and `wait_text`.
+    unfinished calls becoming flagged fallbacks), `requested_at(group)` (epoch seconds the decisions were
+    requested), `holds_min_delay` and `wait_text`. The gate's timing depends only on the clock and on
+    when the AI decisions are in, never on a candidate's true kind (see `min_delay_over`).
     """
 
     template_name = 'study/AIGate.html'
     get_timeout_seconds = info_timeout
     wait_text = 'Waiting for the other participants…'
     not_ready_text = 'Still waiting for the other participants. Please wait a moment.'
+    holds_min_delay = False
 
     @staticmethod
     def advance(group, force: bool = False) -> bool:
         raise NotImplementedError
+
+    @staticmethod
+    def requested_at(group) -> float:
+        raise NotImplementedError
+
+    @classmethod
+    def is_open(cls, player) -> bool:
+        """The gate would let the participant through now (collecting what is ready): then it is not shown."""
+        return cls.advance(player.group)
+
+    @classmethod
+    def seconds_to_ask(cls, group, attempt: int = 0, now: float = None) -> float:
+        """When to ask the server (again), from now: the release (min-delay end) if still ahead, else the
+        attempt's back-off (1, 2, 4 … s), cut at the collect deadline."""
+        return gate_seconds_to_ask(group, cls.requested_at(group), cls.holds_min_delay, attempt, now)
 
     @classmethod
     def vars_for_template(cls, player):
         return dict(wait_text=cls.wait_text)
 
     @classmethod
+    def js_vars(cls, player):
+        return dict(gate_ask_in_ms=round(1000 * cls.seconds_to_ask(player.group)),
+                    gate_safety_ms=round(1000 * GATE_SAFETY_SECONDS))
+
+    @classmethod
     def live_method(cls, player, data):
-        return {player.id_in_group: dict(ready=cls.advance(player.group))}
+        if cls.advance(player.group):
+            # Everyone of the group on this gate may go: whoever has not asked yet need not.
+            return {0: dict(advance=True)}
+        attempt = data.get('attempt', 0) if isinstance(data, dict) else 0
+        attempt = attempt if isinstance(attempt, int) and 0 <= attempt < 64 else 0
+        return {player.id_in_group: dict(advance=False,
+                                         ask_in_ms=round(1000 * cls.seconds_to_ask(player.group, attempt)))}
 
     @classmethod
     def error_message(cls, player, values):
@@ -161,3 +197,24 @@ class AIGate(Page):
     def before_next_page(cls, player, timeout_happened):
         # An unattended page (browser closed) still must not hold the group: use what is there.
         cls.advance(player.group, force=True)
+
+
+# The gate's first re-ask after its release, doubled on each further one; and how long a live request may
+# stay unanswered before the page submits its form instead (a lost connection).
+GATE_FIRST_RETRY_SECONDS = 1.0
+GATE_SAFETY_SECONDS = 10.0
+# Asked this long after the computed moment, so that a request never arrives a little too early.
+GATE_MARGIN_SECONDS = 0.05
+
+
+def gate_seconds_to_ask(group, requested_at: float, holds_min_delay: bool, attempt: int = 0,
+                        now: float = None) -> float:
+    """Seconds from `now` until an AI gate should ask the server whether it may open (see AIGate)."""
+    now = time.time() if now is None else now
+    config = config_of(group)
+    release = requested_at + (config.ai_min_return_seconds if holds_min_delay else 0)
+    if now < release:
+        return release - now + GATE_MARGIN_SECONDS
+    deadline = requested_at + config.ai_collect_deadline_seconds
+    back_off = GATE_FIRST_RETRY_SECONDS * 2 ** min(attempt, 16)
+    return max(0.0, min(back_off, deadline - now)) + GATE_MARGIN_SECONDS

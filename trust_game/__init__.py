@@ -398,13 +398,20 @@ class ResultsWaitPage(WaitPage):
 
 
 class AIReturnGate(ai_decisions.AIGate):
+    """Shown only while the AI trustee's return is on its way, or the minimum delay is not over."""
+
     wait_text = 'Waiting for your partner to decide how many points to return…'
     not_ready_text = 'Still waiting for your partner. Please wait a moment.'
     advance = staticmethod(try_settle)
+    holds_min_delay = True
+
+    @staticmethod
+    def requested_at(group: Group) -> float:
+        return group.ai_requested_at
 
     @staticmethod
     def is_displayed(player: Player):
-        return is_played_round(player) and not player.group.settled
+        return is_played_round(player) and not AIReturnGate.is_open(player)
 
 
 class Results(InfoPage):

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -424,6 +425,22 @@ def expected_visits(play: PartnerSelectionPlay, person: Person) -> List[str]:
     return pages + ['Questionnaire', 'Debrief', 'Payment']
 
 
+GATES = ('AIMessagesGate', 'AIReturnsGate')
+
+
+def count_gate_requests(page, counts: Counter) -> None:
+    """Counts the messages a tab sends over an AI gate's live socket, per gate visit (page_name, page_index
+    of the socket's URL): the gate asks the server when it can open instead of polling."""
+    def on_socket(socket):
+        query = parse_qs(urlparse(socket.url).query)
+        gate = (query.get('page_name') or [''])[0]
+        if '/live' in socket.url and gate in GATES:
+            visit = (gate, query['page_index'][0])
+            counts.setdefault(visit, 0)
+            socket.on('framesent', lambda payload: counts.update([visit]))
+    page.on('websocket', on_socket)
+
+
 def open_participants(browser, server, session: dict) -> Tuple[list, List[Person]]:
     contexts, people = [], []
     for participant in sorted(session['participants'], key=lambda p: p['id_in_session']):
@@ -434,6 +451,8 @@ def open_participants(browser, server, session: dict) -> Tuple[list, List[Person
         page = context.new_page()
         person = Person(participant['id_in_session'], participant['code'], page, device='phone' if phone else 'desktop')
         person.watch()
+        person.gate_requests = Counter()
+        count_gate_requests(page, person.gate_requests)
         contexts.append(context)
         people.append(person)
     for person in people:
@@ -455,6 +474,10 @@ def test_five_people_play_two_rounds_in_chromium(browser, otree_server, screensh
             assert person.visits == expected_visits(play, person), f'{person.name} saw {person.visits}'
             assert not person.problems, f'{person.name}: ' + '\n'.join(person.problems)
         assert play.ledger.phone_choice_checked == NUM_ROUNDS, 'the phone participant never saw the choice page'
+        # No polling: at most two live requests per participant and gate visit (one when the gate can open).
+        gate_requests = {person.name: dict(person.gate_requests) for person in people if person.gate_requests}
+        print(f'AI gate live requests per visit: {gate_requests}')
+        assert all(n <= 2 for counts in gate_requests.values() for n in counts.values()), gate_requests
         # Every return a candidate typed reached exactly one selector.
         assert all(not left for left in play.ledger.returns_unclaimed.values()), play.ledger.returns_unclaimed
         # The server's own accounts agree with the payment pages.
