@@ -19,6 +19,8 @@ from playwright.sync_api import Error as PlaywrightError
 # AI gates (shown while AI decisions are still coming; they submit themselves once the server is ready).
 WAIT_PAGES = {
     'ArrivalWaitPage',
+    'LabGroupingWaitPage',
+    'PairingWaitPage',
     'RoundStart',
     'MessagesWaitPage',
     'AIMessagesGate',

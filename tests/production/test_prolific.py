@@ -24,7 +24,7 @@ def enter_room(server, prolific_pid: str) -> httpx.Response:
 
 
 def participant_code(response: httpx.Response) -> str:
-    match = re.search(r'/p/([a-z0-9]+)/partner_selection/', str(response.url))
+    match = re.search(r'/p/([a-z0-9]+)/(intro|partner_selection)/', str(response.url))
     assert match, f'not on a participant page: {response.url}'
     return match.group(1)
 
