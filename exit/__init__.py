@@ -5,7 +5,7 @@ from study import journey
 from study.config import build_config, config_of, GameConstants
 from study.export import config_cells
 from study.forms import CleanInputPage
-from study.pages import InfoPage, DecisionPage
+from study.pages import InfoPage
 from study.text import escape_text
 
 doc = """
@@ -64,7 +64,9 @@ def items_for(player: Player) -> list:
 
 
 # PAGES
-class Questionnaire(CleanInputPage, DecisionPage):
+class Questionnaire(CleanInputPage, InfoPage):
+    """Timed like an information page (info_page_timeout_seconds): a dozen items take longer than a decision."""
+
     form_model = 'player'
 
     @staticmethod
