@@ -300,7 +300,8 @@ def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run
             f'(at most {run.gate_live_most} on one visit), {silent} wait-page reloads without '
             f'the WebSocket\'s word, p95 {run.latency_ms(95):.0f} ms, decisions {dict(run.decisions)}, '
             f'{"OK" if run.ok else "FAILED"}')
-        passed = Counter(name for p in run.people for t in p.timings for name in t.passed)
+        passed = Counter(name.split('/')[1] if name.startswith('/') else name  # '/InitializeParticipant/<code>'
+                         for p in run.people for t in p.timings for name in t.passed)
         log(f'  page loads by page landed on: {dict(loads.most_common(20))}')
         log(f'  pages passed through by a redirect without stopping: {dict(passed.most_common(20))}')
         log(f'  slowest (page landed on, load kind, p95 ms): {slowest_pages(run)}')

@@ -123,7 +123,7 @@ class PageTiming:
     status: int
     started_at: float
     redirects: int = 0
-    passed: tuple = ()  # pages the redirects went through without stopping (e.g. a wait page already complete)
+    passed: tuple = ()  # pages the redirects went through without stopping (a wait page already complete)
 
 
 @dataclass
@@ -295,7 +295,7 @@ class HttpParticipant:
                 continue
             seconds = time.monotonic() - started
             page = parse_page(str(response.url), response.status_code, response.text)
-            passed = tuple(page_name(str(hop.url)) for hop in response.history[1 if method == 'POST' else 0:])
+            passed = tuple(page_name(str(hop.url)) for hop in response.history[1:])  # not the URL asked for
             self.timings.append(PageTiming(self.code, page.name, kind, seconds, response.status_code, started,
                                            len(response.history), passed))
             if response.status_code >= 500:
@@ -349,10 +349,11 @@ class HttpParticipant:
         posted (the server then checks)."""
         self.gate_requests.setdefault(page.url, 0)
         found, socket_path = JS_VARS.search(page.html), LIVE_SOCKET.search(page.html)
-        if not (found and socket_path):
+        ask_in_ms = json.loads(found.group(1)).get('gate_ask_in_ms') if found else None
+        if ask_in_ms is None or not socket_path:  # a gate that polls (before issue 14): re-post it
             await asyncio.sleep(GATE_RETRY_SECONDS)
             return
-        ask_in = json.loads(found.group(1))['gate_ask_in_ms'] / 1000
+        ask_in = ask_in_ms / 1000
         ws_url = 'ws' + self.base_url[len('http'):] + unescape(socket_path.group(1))
         attempt = 0
         try:
