@@ -27,7 +27,8 @@ from game_logic.export_schema import CANDIDATE_COLUMNS, DECISION_COLUMNS, TRUST_
 
 __all__ = [
     'ExportError', 'DECISION_COLUMNS', 'CANDIDATE_COLUMNS', 'TRUST_GAME_COLUMNS', 'TREATMENTS',
-    'detect_export_kind', 'read_export', 'load_decisions', 'load_candidates', 'load_trust_game',
+    'detect_export_kind', 'read_export', 'read_exports', 'load_decisions', 'load_candidates',
+    'load_trust_game',
     'validate_decisions', 'validate_candidates', 'validate_trust_game', 'exclusion_summary',
     'split_cards', 'fit_sample', 'write_export',
 ]
@@ -175,6 +176,71 @@ def read_export(path) -> tuple[str, pd.DataFrame]:
             f'{_DESCRIPTIONS["decisions"]} (optionally with the candidates export)'
         )
     return kind, _VALIDATORS[kind](data, source=str(path))
+
+
+def read_exports(paths) -> tuple[str, pd.DataFrame]:
+    """Read several exports of one kind as one: e.g. the same export from each server of a study run on
+    several oTree servers (docs/hosting.md, "Several servers behind HAProxy"; scripts/cluster.sh export).
+
+    Each file is read and validated as by :func:`read_export`; then all must be the same kind with the
+    same columns in the same order (the same code ran everywhere), and no session may appear in two
+    files (a file given twice, or one server's export copied into another's, would count its decisions
+    twice). Participant codes are checked the same way for the id column of the kind. A file with a
+    header and no rows (a server nobody reached) adds nothing; at least one file must have rows.
+
+    Parameters
+    ----------
+    paths : iterable of paths (one path alone is allowed).
+
+    Returns
+    -------
+    (kind, DataFrame): the rows of every file in the order given, with a fresh index and the columns
+    of :func:`read_export`'s result for that kind.
+    """
+    paths = list(paths)
+    if not paths:
+        raise ExportError('no export files given')
+    frames, first = [], None
+    sessions, people = {}, {}
+    for path in paths:
+        raw = _read_csv_text(path)
+        try:
+            kind = detect_export_kind(raw.columns)
+        except ExportError as exc:
+            raise ExportError(f'{path}: {exc}') from None
+        if kind not in _SCHEMAS:
+            raise ExportError(f'{path}: this is the {_DESCRIPTIONS[kind]}, not one the analysis reads')
+        if first is None:
+            first = (path, kind, list(raw.columns))
+        elif kind != first[1]:
+            raise ExportError(f'{path} is a {kind} export but {first[0]} is a {first[1]} export: '
+                              'give files of one kind')
+        elif list(raw.columns) != first[2]:
+            extra = sorted(set(raw.columns) ^ set(first[2]))
+            raise ExportError(f'{path}: its columns differ from those of {first[0]}'
+                              + (f' ({", ".join(extra)})' if extra else ' (order)')
+                              + ': were both exported by the same version of the apps?')
+        if raw.empty:  # a server that had no participants: its header is checked, it adds no rows
+            continue
+        data = _VALIDATORS[kind](raw, source=str(path))
+        for code in sorted(set(data['session_code'].astype(str))):
+            if code in sessions:
+                raise ExportError(f'session {code} is in both {sessions[code]} and {path}: '
+                                  'the same export given twice?')
+            sessions[code] = path
+        id_column = _PARTICIPANT_ID.get(kind)
+        codes = set(data[id_column].astype(str)) if id_column in data.columns else set()
+        for code in sorted(codes & set(people)):
+            raise ExportError(f'participant {code} ({id_column}) is in both {people[code]} and {path}')
+        people.update(dict.fromkeys(codes, path))
+        frames.append(data)
+    if not frames:
+        raise ExportError(f'none of {", ".join(map(str, paths))} has a row')
+    return first[1], pd.concat(frames, ignore_index=True)
+
+
+# the column holding a participant code, per export kind (read_exports checks it across files)
+_PARTICIPANT_ID = {'decisions': 'selector_id', 'trust_game': 'trustor_id'}
 
 
 def _load(path, expected: str) -> pd.DataFrame:
