@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog='python -m analysis',
         description='Analyse partner_selection / trust_game exports, or simulate a synthetic export.')
     commands = parser.add_subparsers(dest='command', required=True)
+    commands.add_parser('power', add_help=False,
+                        help='power of the key tests for a planned design, by simulation '
+                             '(python -m analysis power --help)')
 
     report = commands.add_parser(
         'report', help='write DIR/report.html with figures (SVG + PNG), tables as CSV and results.json',
@@ -160,6 +163,11 @@ def _simulate(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['power']:  # its own options and help: analysis/power.py
+        from .power import main as power_main
+
+        return power_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return _report(args) if args.command == 'report' else _simulate(args)

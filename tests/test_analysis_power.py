@@ -67,3 +67,13 @@ def test_command_writes_the_table_and_the_power_curve(tmp_path, capsys):
 def test_bad_settings_exit_2(capsys):
     assert main(['--tests', 'nonsense', '--no-progress']) == 2
     assert 'unknown test' in capsys.readouterr().err
+
+
+def test_the_package_command_line_runs_power(capsys):
+    from analysis.cli import main as analysis_main
+
+    with pytest.raises(SystemExit) as info:
+        analysis_main(['power', '--help'])
+    assert info.value.code == 0
+    assert 'python -m analysis power' in capsys.readouterr().out
+    assert analysis_main(['power', '--groups', '1']) == 2  # a bad design: one error line, exit 2
