@@ -2,7 +2,7 @@
 
 For each participant count and app, a fresh schema (`otree resetdb`) on a private PostgreSQL, a fresh
 prodserver, one session of that many participants, and everyone playing at once like a browser does
-(form POSTs, wait-page WebSockets, AI-gate re-posts; hosting/http_participant.py), pausing
+(form POSTs, wait-page WebSockets, AI-gate live requests; hosting/http_participant.py), pausing
 `--think-seconds` (±50 %) on each page before submitting. Then it prints one Markdown table: page
 submissions, throughput, page latency percentiles, errors, page timeouts, and the decisions participants
 saw accepted against the decisions PostgreSQL holds (compared per participant, round and page, values
@@ -47,7 +47,7 @@ from hosting.http_participant import (  # noqa: E402
 from hosting.otree_server import start_server  # noqa: E402
 from hosting.postgres import start_postgres  # noqa: E402
 
-# Page loads a person waits for; gate re-posts (polling while an AI decides) are counted apart.
+# Page loads a person waits for; AI-gate posts and live requests (waiting for an AI on purpose) are counted apart.
 LATENCY_KINDS = ('start', 'submit', 'wait_reload')
 # Form fields that carry a decision (other posted fields, e.g. hidden inputs, are not compared).
 DECISION_FIELD = re.compile(r'^(message|choice|amount|belief_\d+|return_\d+|sent_amount|sent_back_amount)$')
