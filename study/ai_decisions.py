@@ -134,8 +134,8 @@ class AIGate(Page):
     The page is rendered with `ask_in_ms`, the time until the gate's release (the end of
     ai_min_return_seconds for a gate that holds it, else at once). At that time it sends one live
     request; the server answers `advance` (the decision is in and collected: the page submits itself,
-    once) or when to ask again: at doubling intervals from GATE_FIRST_RETRY_SECONDS, never past the
-    collect deadline, after which the fallback makes the gate ready. A request left unanswered for
+    once) or when to ask again: at doubling intervals from GATE_FIRST_RETRY_SECONDS up to
+    GATE_MAX_RETRY_SECONDS, never past the collect deadline, after which the fallback makes the gate ready. A request left unanswered for
     GATE_SAFETY_SECONDS (a lost connection) submits the form, whose check asks the server again.
 
     A subclass defines `advance(group, force=False) -> bool` (collect or settle when ready; force: now,
@@ -166,7 +166,7 @@ class AIGate(Page):
     @classmethod
     def seconds_to_ask(cls, group, attempt: int = 0, now: float = None) -> float:
         """When to ask the server (again), from now: the release (min-delay end) if still ahead, else the
-        attempt's back-off (1, 2, 4 … s), cut at the collect deadline."""
+        attempt's back-off (1, 2, 4, 4 … s), cut at the collect deadline."""
         return gate_seconds_to_ask(group, cls.requested_at(group), cls.holds_min_delay, attempt, now)
 
     @classmethod
@@ -199,9 +199,11 @@ class AIGate(Page):
         cls.advance(player.group, force=True)
 
 
-# The gate's first re-ask after its release, doubled on each further one; and how long a live request may
-# stay unanswered before the page submits its form instead (a lost connection).
+# The gate's first re-ask after its release, doubled on each further one up to the most (so that an AI
+# a little late costs few requests, and one very late keeps nobody waiting long after it is in); and how
+# long a live request may stay unanswered before the page submits its form instead (a lost connection).
 GATE_FIRST_RETRY_SECONDS = 1.0
+GATE_MAX_RETRY_SECONDS = 4.0
 GATE_SAFETY_SECONDS = 10.0
 # Asked this long after the computed moment, so that a request never arrives a little too early.
 GATE_MARGIN_SECONDS = 0.05
@@ -216,5 +218,5 @@ def gate_seconds_to_ask(group, requested_at: float, holds_min_delay: bool, attem
     if now < release:
         return release - now + GATE_MARGIN_SECONDS
     deadline = requested_at + config.ai_collect_deadline_seconds
-    back_off = GATE_FIRST_RETRY_SECONDS * 2 ** min(attempt, 16)
+    back_off = min(GATE_FIRST_RETRY_SECONDS * 2 ** min(attempt, 16), GATE_MAX_RETRY_SECONDS)
     return max(0.0, min(back_off, deadline - now)) + GATE_MARGIN_SECONDS

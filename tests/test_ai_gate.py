@@ -94,9 +94,19 @@ def test_a_slow_ai_is_asked_for_at_doubling_intervals_until_the_deadline(clock):
     requested = clock.now
     gate = make_gate(clock, requested, float('inf'), holds_min_delay=True)  # in only as the deadline fallback
     requests = visit_gate(gate, clock, player_at())
-    # 3 s, then +1, +2, +4, +8, +12 (cut at the deadline): six requests over 30 s, where polling sent 60.
-    assert requests == 6
-    assert clock.now == pytest.approx(requested + DEADLINE + 2 * ai_decisions.GATE_MARGIN_SECONDS, abs=0.2)
+    # At 3, 4, 6, 10, 14 … 26, 30 s (the deadline): nine requests, where polling sent 54.
+    assert requests == 9
+    assert clock.now == pytest.approx(requested + DEADLINE, abs=0.6)
+
+
+def test_an_ai_a_little_late_is_asked_for_a_few_times_and_nobody_waits_long_after_it_is_in(clock):
+    requested = clock.now
+    # seconds late after the min delay -> requests (asked at 3 s, then 4, 6, 10, 14, 18, 22 …)
+    for late, expected in {0.5: 2, 2.5: 3, 6.0: 4, 17.0: 7}.items():
+        clock.now = requested
+        gate = make_gate(clock, requested, requested + MIN_DELAY + late, holds_min_delay=True)
+        assert visit_gate(gate, clock, player_at()) == expected
+        assert clock.now - (requested + MIN_DELAY + late) <= ai_decisions.GATE_MAX_RETRY_SECONDS + 0.2
 
 
 def test_messages_gate_without_min_delay_asks_a_second_after_it_is_shown(clock):
