@@ -195,7 +195,7 @@ class Cluster:
         for server in self.servers:
             try:
                 response = httpx.get(f'{self.url}/api/otree_version', params=dict(otree_server=server.name),
-                                     headers={'otree-rest-key': self.rest_key}, timeout=10)
+                                     headers={'otree-rest-key': self.rest_key}, timeout=10, follow_redirects=True)
             except httpx.HTTPError as error:
                 found.append(f'haproxy on {self.bind} does not answer: {error}')
                 break
@@ -299,10 +299,12 @@ def _haproxy_command(sock_path: Path, command: str) -> str:
 
 
 def haproxy_config(run_dir: Path, bind: str, servers: List[ClusterServer]) -> str:
-    rules = '\n    '.join(f'use-server {s.name} if {{ urlp(otree_server) -m str {s.name} }}' for s in servers)
+    rules = '\n    '.join(
+        f'http-request redirect location %[url,regsub("otree_server=[^&]*&?",)] code 302 '
+        f'set-cookie OTREE_SERVER={s.name} if {{ urlp(otree_server) -m str {s.name} }}' for s in servers)
     lines = '\n'.join(f'    server {s.name} 127.0.0.1:{s.port} check inter 2s cookie {s.name}' for s in servers)
     return Template(TEMPLATE.read_text()).substitute(
-        run_dir=run_dir, bind=bind, num_servers=len(servers), use_server_rules=rules, servers=lines)
+        run_dir=run_dir, bind=bind, num_servers=len(servers), pin_rules=rules, servers=lines)
 
 
 def _secrets(run_dir: Path) -> dict:
@@ -354,7 +356,8 @@ def start_cluster(run_dir: Path, num_servers: int, database_url: str, bind: str 
             workdir = Path(server.workdir)
             if not (workdir / 'settings.py').exists():
                 link_project(workdir)
-            if reset or not ensure_database(database_url, server.database_url):
+            has_tables = ensure_database(database_url, server.database_url)
+            if reset or not has_tables:
                 resetdb(workdir, server.database_url, extra_env)
             with open(server.log_path, 'ab') as log:
                 log.write(f'--- {time.strftime("%FT%TZ", time.gmtime())} start {server.name}\n'.encode())
@@ -485,11 +488,12 @@ class ClusterParticipant(HttpParticipant):
 
 
 PARTICIPANT_IN_LOG = re.compile(r' \{([a-z0-9]+)\} "')
-SERVER_IN_LOG = re.compile(r' otree_servers/(\S+) ')
+SERVER_IN_LOG = re.compile(r' otree_servers/(?!<NOSRV>)(\S+) ')  # <NOSRV>: HAProxy's own redirect
 
 
 def servers_by_participant(haproxy_log_text: str) -> dict:
-    """Participant code -> {server: requests} from haproxy.log lines of requests that carried X-Participant."""
+    """Participant code -> {server: requests} from haproxy.log lines of requests that carried X-Participant
+    and reached a server (HAProxy's own answers, the ?otree_server redirect, reach none)."""
     seen = {}
     for line in haproxy_log_text.splitlines():
         who, where = PARTICIPANT_IN_LOG.search(line), SERVER_IN_LOG.search(line)
