@@ -356,6 +356,9 @@ def start_cluster(run_dir: Path, num_servers: int, database_url: str, bind: str 
             workdir = Path(server.workdir)
             if not (workdir / 'settings.py').exists():
                 link_project(workdir)
+                loop = workdir / run_dir.name  # the run folder inside the project: not into itself
+                if loop.is_symlink() and loop.resolve() == run_dir:
+                    loop.unlink()
             has_tables = ensure_database(database_url, server.database_url)
             if reset or not has_tables:
                 resetdb(workdir, server.database_url, extra_env)

@@ -16,6 +16,7 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(g++)  # llama-cpp-python compiles llama.cpp
 command -v pgrep >/dev/null || need+=(procps)  # scripts/prodserver.sh
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v haproxy >/dev/null || need+=(haproxy)  # scripts/cluster.sh, tests/production/test_cluster.py
 Rscript -e 'library(lme4)' >/dev/null 2>&1 || need+=(r-base-core r-cran-lme4)  # analysis.regression.mixed_logit (glmer)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
