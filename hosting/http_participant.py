@@ -349,7 +349,7 @@ class HttpParticipant:
         posted (the server then checks)."""
         self.gate_requests.setdefault(page.url, 0)
         found, socket_path = JS_VARS.search(page.html), LIVE_SOCKET.search(page.html)
-        ask_in_ms = json.loads(found.group(1)).get('gate_ask_in_ms') if found else None
+        ask_in_ms = json.loads(found.group(1)).get('gate_remaining_ms') if found else None
         if ask_in_ms is None or not socket_path:  # a gate that polls (before issue 14): re-post it
             await asyncio.sleep(GATE_RETRY_SECONDS)
             return

@@ -131,12 +131,14 @@ class AIGate(Page):
     """Shown only while an AI decision is still on its way: looks like a wait page and moves on by itself,
     asking the server once, at the moment the gate can open (no polling).
 
-    The page is rendered with `ask_in_ms`, the time until the gate's release (the end of
-    ai_min_return_seconds for a gate that holds it, else at once). At that time it sends one live
-    request; the server answers `advance` (the decision is in and collected: the page submits itself,
-    once) or when to ask again: at doubling intervals from GATE_FIRST_RETRY_SECONDS up to
-    GATE_MAX_RETRY_SECONDS, never past the collect deadline, after which the fallback makes the gate ready. A request left unanswered for
-    GATE_SAFETY_SECONDS (a lost connection) submits the form, whose check asks the server again.
+    The page is rendered with `gate_remaining_ms` (js_vars; named as a timer, since it changes from one
+    rendering to the next): the time until the gate can open (the end of ai_min_return_seconds for a gate
+    that holds it; else, the gate being shown because the decisions were not in a moment ago, the first
+    back-off). At that time it sends one live request; the server answers `advance` (the decisions are
+    in and collected: the page submits itself, once) or when to ask again: at doubling intervals from
+    GATE_FIRST_RETRY_SECONDS up to GATE_MAX_RETRY_SECONDS, never past the collect deadline, after which
+    the fallback makes the gate ready. A request left unanswered for GATE_SAFETY_SECONDS (a lost
+    connection) submits the form, whose check asks the server again.
 
     A subclass defines `advance(group, force=False) -> bool` (collect or settle when ready; force: now,
     unfinished calls becoming flagged fallbacks), `requested_at(group)` (epoch seconds the decisions were
@@ -175,7 +177,7 @@ class AIGate(Page):
 
     @classmethod
     def js_vars(cls, player):
-        return dict(gate_ask_in_ms=round(1000 * cls.seconds_to_ask(player.group)),
+        return dict(gate_remaining_ms=round(1000 * cls.seconds_to_ask(player.group)),
                     gate_safety_ms=round(1000 * GATE_SAFETY_SECONDS))
 
     @classmethod

@@ -56,7 +56,7 @@ def make_gate(clock: Clock, requested_at: float, ai_done_at: float, holds_min_de
 def visit_gate(gate, clock: Clock, player) -> int:
     """Plays AIGate.html's script until the page submits itself (clock.now is then that moment); returns
     the live requests sent."""
-    clock.now += gate.js_vars(player)['gate_ask_in_ms'] / 1000
+    clock.now += gate.js_vars(player)['gate_remaining_ms'] / 1000
     attempt = requests = 0
     while True:
         requests += 1
@@ -113,7 +113,7 @@ def test_messages_gate_without_min_delay_asks_a_second_after_it_is_shown(clock):
     requested = clock.now - 20  # humans wrote for 20 s; an LLM message is still on its way
     gate = make_gate(clock, requested, clock.now + 0.7, holds_min_delay=False)
     # The page is shown because the messages were not in a moment ago: asking at once would be wasted.
-    assert gate.js_vars(player_at())['gate_ask_in_ms'] == pytest.approx(1050, abs=1)
+    assert gate.js_vars(player_at())['gate_remaining_ms'] == pytest.approx(1050, abs=1)
     assert visit_gate(gate, clock, player_at()) == 1
 
 
