@@ -373,7 +373,7 @@ def start_cluster(run_dir: Path, num_servers: int, database_url: str, bind: str 
             cluster.save()
         config = run_dir / 'haproxy.cfg'
         config.write_text(haproxy_config(run_dir, bind, servers))
-        checked = subprocess.run(['haproxy', '-c', '-q', '-f', str(config)], capture_output=True, text=True)
+        checked = subprocess.run(['haproxy', '-c', '-f', str(config)], capture_output=True, text=True)
         if checked.returncode != 0:
             raise ClusterError(f'haproxy refuses {config}:\n{checked.stdout}{checked.stderr}')
         with open(cluster.haproxy_log, 'ab') as log:
