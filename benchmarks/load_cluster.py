@@ -31,7 +31,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import load_study  # noqa: E402  (its functions: one server, stored decisions, the table)
-from hosting.cluster import ClusterParticipant, _port_free, browser_like_websockets, start_cluster  # noqa: E402
+from hosting.cluster import ClusterParticipant, browser_like_websockets, port_free, start_cluster  # noqa: E402
 from hosting.otree_server import free_port  # noqa: E402
 from hosting.postgres import _run, postgres_bin_dir, start_postgres  # noqa: E402
 
@@ -78,7 +78,7 @@ def run_cluster(postgres, base: Path, app_name: str, participants: int, args):
     log(f'{run.app} {participants}: cluster start')
     for _ in range(50):
         port = free_port()
-        if all(_port_free(port + i) for i in range(args.servers + 1)):
+        if all(port_free(port + i) for i in range(args.servers + 1)):
             break
     cluster = start_cluster(base / f'cluster-{app_name}-{participants}', args.servers, postgres.url,
                             bind=f'127.0.0.1:{port}', base_port=port, reset=True,
@@ -105,7 +105,8 @@ def run_cluster(postgres, base: Path, app_name: str, participants: int, args):
             log(f'  participant failed: {failure}')
         log(f'{run.app} {participants}: {run.duration:.0f} s, {run.submissions} submissions, '
             f'p95 {run.latency_ms(95):.0f} ms, server CPU per server '
-            f'{", ".join(f"{100 * u / run.duration:.0f} %" for u in used)}, HAProxy {100 * proxy / run.duration:.1f} %, '
+            f'{", ".join(f"{100 * u / run.duration:.0f} %" for u in used)}, '
+            f'HAProxy {100 * proxy / run.duration:.1f} %, '
             f'decisions {dict(run.decisions)}, {"OK" if run.ok else "FAILED"}')
     finally:
         cluster.stop()

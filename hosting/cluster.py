@@ -33,10 +33,10 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from string import Template
-from typing import List, Optional
+from typing import List
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -206,7 +206,8 @@ class Cluster:
 
     def haproxy_states(self) -> dict:
         """Server name -> status ('UP', 'DOWN', 'UP 1/3', …) from HAProxy's stats socket."""
-        rows = csv.DictReader(io.StringIO(_haproxy_command(Path(self.run_dir) / 'haproxy.sock', 'show stat').lstrip('# ')))
+        stats = _haproxy_command(Path(self.run_dir) / 'haproxy.sock', 'show stat')
+        rows = csv.DictReader(io.StringIO(stats.lstrip('# ')))
         return {row['svname']: row['status'] for row in rows if row['pxname'] == 'otree_servers'
                 and row['svname'] not in ('BACKEND', 'FRONTEND')}
 
@@ -248,7 +249,7 @@ def ensure_database(base_url: str, url: str) -> bool:
         connection.close()
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -344,7 +345,7 @@ def start_cluster(run_dir: Path, num_servers: int, database_url: str, bind: str 
     bind_port = int(bind.rsplit(':', 1)[1])
     servers = [ClusterServer(f's{i}', base_port + i, database_url_for(database_url, f's{i}'),
                              str(run_dir / f's{i}')) for i in range(1, num_servers + 1)]
-    busy = [str(p) for p in [bind_port] + [s.port for s in servers] if not _port_free(p)]
+    busy = [str(p) for p in [bind_port] + [s.port for s in servers] if not port_free(p)]
     if busy:
         raise ClusterError(f'port(s) {", ".join(busy)} already in use: choose --bind / --base-port')
     cluster = Cluster(str(run_dir), bind, servers, rest_key=shared['OTREE_REST_KEY'],
@@ -532,7 +533,8 @@ def main(argv=None) -> int:
     try:
         if args.action == 'start':
             if not os.environ.get('DATABASE_URL'):
-                raise ClusterError('DATABASE_URL is not set (sudo bash scripts/postgres.sh setup writes .env.production)')
+                raise ClusterError('DATABASE_URL is not set (sudo bash scripts/postgres.sh setup writes '
+                                   '.env.production)')
             cluster = start_cluster(run_dir, args.servers, os.environ['DATABASE_URL'], args.bind,
                                     args.base_port, args.resetdb)
             for server in cluster.servers:

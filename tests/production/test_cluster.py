@@ -5,7 +5,6 @@ and keeps a returning one on the same server and seat, and the merged export hol
 Stickiness is read from HAProxy's own log: each simulated participant sends `X-Participant: <code>`,
 HAProxy logs it with the server it chose, for page loads and WebSocket handshakes alike (the WebSockets
 send the OTREE_SERVER cookie, as a browser's do)."""
-import asyncio
 import shutil
 import tempfile
 import time
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from analysis.io import read_exports
-from hosting.cluster import (ClusterParticipant, _port_free, browser_like_websockets, servers_by_participant,
+from hosting.cluster import (ClusterParticipant, browser_like_websockets, port_free, servers_by_participant,
                              start_cluster)
 from hosting.http_participant import PartnerSelectionPolicy, play_all
 from hosting.otree_server import free_port, is_disconnect_noise, tracebacks
@@ -31,7 +30,7 @@ NUM_ROUNDS = 2
 def free_ports_in_a_row(count: int) -> int:
     for _ in range(50):
         base = free_port()
-        if base + count < 65536 and all(_port_free(base + i) for i in range(count)):
+        if base + count < 65536 and all(port_free(base + i) for i in range(count)):
             return base
     raise RuntimeError(f'no {count} free ports in a row')
 
