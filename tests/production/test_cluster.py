@@ -97,6 +97,8 @@ def test_participants_stick_to_their_server_and_the_merged_export_is_complete(cl
     assert rows == chosen, '0 lost, 0 duplicated: one export row per decision the participants saw accepted'
     merged = read_exports([tmp_path / 'partner_selection_custom_export.csv'])[1]
     assert len(merged) == len(decisions)
+    kind, candidates = read_exports(exported['partner_selection_custom_export_candidates'])
+    assert kind == 'candidates' and set(candidates['session_code']) == {s['code'] for s in sessions}
 
 
 def enter_room(cluster, label: str, client: httpx.Client = None) -> httpx.Response:
