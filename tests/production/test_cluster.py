@@ -132,3 +132,42 @@ def test_the_room_entry_spreads_people_and_keeps_a_returning_one_on_their_seat(c
         seated = {p['label'] for p in cluster.rest(cluster.server(session['server']), 'GET',
                                                    f'/api/sessions/{session["code"]}').json()['participants']}
         assert {label for label, (server, _) in landed.items() if server == session['server']} <= seated
+
+
+# --- analysis.io.read_exports: the merge of several servers' exports (no server needed) -------------------
+
+DECISIONS = Path(__file__).resolve().parents[1] / 'data' / 'analysis_decisions_small.csv'
+
+
+def rewritten(tmp_path, name: str, change) -> Path:
+    """A copy of the decisions fixture with `change(lines)` applied (lines without newlines)."""
+    lines = DECISIONS.read_text().splitlines()
+    path = tmp_path / name
+    path.write_text('\n'.join(change(lines)) + '\n')
+    return path
+
+
+@pytest.mark.unit
+def test_read_exports_concatenates_servers_and_refuses_a_session_twice(tmp_path):
+    from analysis.io import ExportError, read_export
+    other = rewritten(tmp_path, 's2.csv', lambda lines: [lines[0]] + [
+        line.replace('fx1', 'fx2') for line in lines[1:]])  # another session: codes fx2, fx2s0001, …
+    header_only = rewritten(tmp_path, 's3.csv', lambda lines: lines[:1])
+    kind, merged = read_exports([DECISIONS, other, header_only])
+    single = read_export(DECISIONS)[1]
+    assert kind == 'decisions' and len(merged) == 2 * len(single)
+    assert list(merged.columns) == list(single.columns)
+    with pytest.raises(ExportError, match='session fx1 is in both'):
+        read_exports([DECISIONS, DECISIONS])
+
+
+@pytest.mark.unit
+def test_read_exports_refuses_other_kinds_and_other_columns(tmp_path):
+    from analysis.io import ExportError
+    with pytest.raises(ExportError, match='give files of one kind'):
+        read_exports([DECISIONS, DECISIONS.with_name('analysis_trust_small.csv')])
+    fewer = rewritten(tmp_path, 'old.csv', lambda lines: [line.rsplit(',', 1)[0] for line in lines])
+    with pytest.raises(ExportError, match='columns differ'):
+        read_exports([DECISIONS, fewer])
+    with pytest.raises(ExportError, match='no export files'):
+        read_exports([])
