@@ -14,7 +14,7 @@ database URLs; mode 600), secrets.env when the environment had no secrets, serve
 Command line (scripts/cluster.sh wraps it and reads .env.production first):
 
     python3 -m hosting.cluster start K [--bind 0.0.0.0:8000] [--base-port 8100] [--resetdb]
-    python3 -m hosting.cluster stop | status | check
+    python3 -m hosting.cluster stop | status | check | restart sN
     python3 -m hosting.cluster sessions CONFIG N [--room online] [--set key=value ...]   # N per server
     python3 -m hosting.cluster export OUTDIR   # per-server files + merged decisions/candidates/…
 """
@@ -91,6 +91,7 @@ class Cluster:
     haproxy_pid: int = 0
     rest_key: str = ''
     admin_password: str = ''
+    extra_env: dict = None  # added to every server's environment (e.g. OTREE_MAX_ROUNDS)
 
     @property
     def url(self) -> str:
@@ -168,6 +169,17 @@ class Cluster:
             if server.pgid and _kill_group(server.pgid):
                 stopped.append(server.name)
         return stopped
+
+    def restart_server(self, name: str, startup_seconds: float = 90) -> ClusterServer:
+        """Stops server `name` if it still runs and starts it again on the same port and database (its
+        participants' sessions are kept); waits until HAProxy sees it UP."""
+        server = self.server(name)
+        if server.pgid:
+            _kill_group(server.pgid)
+        server.pgid = _spawn_server(server, _server_env(_secrets(Path(self.run_dir)), self.extra_env or {}))
+        self.save()
+        _wait_until_up(self, startup_seconds)
+        return server
 
     def problems(self) -> List[str]:
         """What is wrong, empty when all is well: dead processes, servers that do not answer directly,
@@ -325,6 +337,24 @@ def _secrets(run_dir: Path) -> dict:
     return values
 
 
+def _server_env(shared: dict, extra_env: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != 'DATABASE_URL'}
+    env.update(OTREE_PRODUCTION='1', OTREE_AUTH_LEVEL='STUDY', PYTHONUNBUFFERED='1', **shared, **extra_env)
+    return env
+
+
+def _spawn_server(server: ClusterServer, env: dict) -> int:
+    """Starts the server's prodserver in its own process group (with its timeout worker); returns the group."""
+    with open(server.log_path, 'ab') as log:
+        log.write(f'--- {time.strftime("%FT%TZ", time.gmtime())} start {server.name}\n'.encode())
+        log.flush()
+        process = subprocess.Popen(
+            [otree_command(), 'prodserver', f'127.0.0.1:{server.port}'], cwd=server.workdir,
+            env={**env, 'DATABASE_URL': server.database_url}, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+    return process.pid
+
+
 def start_cluster(run_dir: Path, num_servers: int, database_url: str, bind: str = '127.0.0.1:8000',
                   base_port: int = 8100, reset: bool = False, extra_env: dict = None,
                   startup_seconds: float = 90) -> Cluster:
@@ -350,8 +380,8 @@ def start_cluster(run_dir: Path, num_servers: int, database_url: str, bind: str 
         raise ClusterError(f'port(s) {", ".join(busy)} already in use: choose --bind / --base-port')
     cluster = Cluster(str(run_dir), bind, servers, rest_key=shared['OTREE_REST_KEY'],
                       admin_password=shared['OTREE_ADMIN_PASSWORD'])
-    env = {k: v for k, v in os.environ.items() if k != 'DATABASE_URL'}
-    env.update(OTREE_PRODUCTION='1', OTREE_AUTH_LEVEL='STUDY', PYTHONUNBUFFERED='1', **shared, **(extra_env or {}))
+    cluster.extra_env = dict(extra_env or {})
+    env = _server_env(shared, cluster.extra_env)
     try:
         for server in servers:
             workdir = Path(server.workdir)
@@ -363,14 +393,7 @@ def start_cluster(run_dir: Path, num_servers: int, database_url: str, bind: str 
             has_tables = ensure_database(database_url, server.database_url)
             if reset or not has_tables:
                 resetdb(workdir, server.database_url, extra_env)
-            with open(server.log_path, 'ab') as log:
-                log.write(f'--- {time.strftime("%FT%TZ", time.gmtime())} start {server.name}\n'.encode())
-                log.flush()
-                process = subprocess.Popen(
-                    [otree_command(), 'prodserver', f'127.0.0.1:{server.port}'], cwd=workdir,
-                    env={**env, 'DATABASE_URL': server.database_url}, stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True)  # its own group, with the timeout worker
-            server.pgid = process.pid
+            server.pgid = _spawn_server(server, env)
             cluster.save()
         config = run_dir / 'haproxy.cfg'
         config.write_text(haproxy_config(run_dir, bind, servers))
@@ -520,6 +543,8 @@ def main(argv=None) -> int:
     start.add_argument('--resetdb', action='store_true', help='wipe and recreate every server\'s tables')
     for name in ('stop', 'status', 'check'):
         sub.add_parser(name)
+    restart = sub.add_parser('restart', help='stop (if running) and start one server again, data kept')
+    restart.add_argument('server', help='its name: s1, s2, …')
     sessions = sub.add_parser('sessions', help='one session per server; prints participant links')
     sessions.add_argument('config')
     sessions.add_argument('participants', type=int, help='participants per server')
@@ -547,6 +572,11 @@ def main(argv=None) -> int:
         if args.action == 'stop':
             stopped = cluster.stop()
             print('stopped: ' + (', '.join(stopped) or 'nothing was running'))
+        elif args.action == 'restart':
+            if args.server not in {s.name for s in cluster.servers}:
+                raise ClusterError(f'no server {args.server}: {", ".join(s.name for s in cluster.servers)}')
+            server = cluster.restart_server(args.server)
+            print(f'{server.name} restarted (process group {server.pgid}); all servers UP')
         elif args.action in ('status', 'check'):
             problems = cluster.problems()
             if args.action == 'status':

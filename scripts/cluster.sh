@@ -3,6 +3,7 @@
 #
 #   bash scripts/cluster.sh start K [--bind 0.0.0.0:8000] [--base-port 8100] [--resetdb]
 #   bash scripts/cluster.sh status | check | stop
+#   bash scripts/cluster.sh restart sN          # one server again (after a crash), its data kept
 #   bash scripts/cluster.sh sessions CONFIG N [--room online] [--set key=value]  # N participants per server
 #   bash scripts/cluster.sh export OUTDIR       # every server's exports, merged into OUTDIR/*.csv
 #
@@ -35,7 +36,7 @@ case "${1:-}" in
     esac
     [ "${OTREE_AUTH_LEVEL:-STUDY}" = STUDY ] || die "OTREE_AUTH_LEVEL must be STUDY for a real study"
     exec python3 -m hosting.cluster "$@" ;;
-  stop|status|check|sessions|export)
+  stop|status|check|restart|sessions|export)
     exec python3 -m hosting.cluster "$@" ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
 esac
