@@ -248,7 +248,7 @@ def ensure_database(base_url: str, url: str) -> bool:
                 except psycopg2.Error as error:
                     role = urlsplit(base_url).username
                     raise ClusterError(
-                        f'cannot create database {name} ({error.pgerror or error}); let the role create '
+                        f'cannot create database {name} ({(error.pgerror or str(error)).strip()}); let the role create '
                         f"databases: runuser -u postgres -- psql -c 'ALTER ROLE {role} CREATEDB'") from None
     finally:
         connection.close()
