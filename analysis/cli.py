@@ -47,9 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         description='Read a decisions export (partner_selection custom_export) or a trust_game export, run all '
                     'analyses and write DIR/report.html, its figures (SVG and 300-dpi PNG), every table as CSV and '
                     'the headline estimates as DIR/results.json (keys: docs/analysis.md, "Report outputs").')
-    report.add_argument('export', metavar='EXPORT.csv',
-                        help='partner_selection decisions export (partner_selection_custom.csv) or trust_game export')
-    report.add_argument('--candidates', metavar='CANDIDATES.csv',
+    report.add_argument('export', metavar='EXPORT.csv', nargs='+',
+                        help='partner_selection decisions export (partner_selection_custom.csv) or trust_game export; '
+                             'several files (one per server, docs/hosting.md) are checked and read as one')
+    report.add_argument('--candidates', metavar='CANDIDATES.csv', nargs='+',
                         help='partner_selection candidates export (custom_export_candidates): adds message '
                              'length and message-return analyses')
     report.add_argument('--out', metavar='DIR', required=True, help='output folder (created if missing)')
@@ -109,6 +110,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_export(paths: list, out_dir) -> str:
+    """One path as given; several (the same export from each server) are checked as one by
+    analysis.io.read_exports and concatenated into OUT/merged_<kind>.csv, the file the report reads."""
+    if len(paths) == 1:
+        return paths[0]
+    import csv
+    from pathlib import Path
+
+    from .io import read_exports
+    kind, _ = read_exports(paths)
+    target = Path(out_dir) / f'merged_{kind}.csv'
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, 'w', newline='', encoding='utf-8') as out:
+        writer = csv.writer(out)
+        for i, path in enumerate(paths):
+            with open(path, newline='', encoding='utf-8-sig') as handle:
+                rows = list(csv.reader(handle))
+            writer.writerows(rows if i == 0 else rows[1:])  # the headers agree (read_exports checked)
+    return str(target)
+
+
 def _report(args) -> int:
     from .io import load_candidates, read_export
     for name in ('n_boot', 'curve_boot', 'curve_perm', 'starts'):
@@ -117,8 +139,10 @@ def _report(args) -> int:
     if args.k_rounds < 1:
         raise ValueError(f'--k-rounds must be 1 or more, got {args.k_rounds}')
     # Check the files before importing matplotlib and statsmodels: a bad file fails in a second.
+    args.export = _one_export(args.export, args.out)
     read_export(args.export)
     if args.candidates:
+        args.candidates = _one_export(args.candidates, args.out)
         load_candidates(args.candidates)
     import warnings
 
