@@ -148,11 +148,7 @@ def main(argv=None) -> int:
         if one.throughput and one.latency_ms(95):
             print(f'- {one.app} {one.participants}: {args.servers} servers / 1 server throughput '
                   f'{many.throughput / one.throughput:.2f}, p95 latency {many.latency_ms(95) / one.latency_ms(95):.2f}')
-    failed = [f'{r.app} {r.participants}' for r in runs if not r.ok]
-    if failed:
-        print(f'\nFAILED (lost, extra, differing or duplicated decisions, or participants that failed): '
-              f'{", ".join(failed)}')
-    return 1 if failed else 0
+    return load_study.exit_status(runs)
 
 
 if __name__ == '__main__':

@@ -405,6 +405,11 @@ def main(argv=None) -> int:
     print(table(runs))
     if ratios(runs):
         print('\n' + ratios(runs))
+    return exit_status(runs)
+
+
+def exit_status(runs) -> int:
+    """1 (and the runs named) if any run lost, added, changed or duplicated a decision, else 0."""
     failed = [f'{r.app} {r.participants}' for r in runs if not r.ok]
     if failed:
         print(f'\nFAILED (lost, extra, differing or duplicated decisions, or participants that failed): '
