@@ -59,7 +59,7 @@ def items_for(player: Player) -> list:
     pp = player.participant
     role = 'selector' if pp.vars.get('journey_role') == 'selector' else 'candidate'
     identity = pp.vars.get('journey_identity', '')
-    items = journey.questionnaire_items(config_of(player))
+    items = journey.session_items(player)
     return [(f'q_{i}', item) for i, item in enumerate(items, start=1) if questionnaire.shown(item, role, identity)]
 
 
@@ -160,7 +160,7 @@ def custom_export(players):
                 names.append(name)
     yield [*export_schema.QUESTIONNAIRE_COLUMNS, *names]
     for p in rows:
-        items = journey.questionnaire_items(config_of(p))
+        items = journey.session_items(p)
         answers = {item.name: p.field_maybe_none(f'q_{i}') or '' for i, item in enumerate(items, start=1)}
         shown = set(p.questionnaire_items.split(';'))
         cells = config_cells(p)

@@ -63,5 +63,5 @@ class PlayerBot(Bot):
         names = [item.name for _, item in shown]
         undisclosed_selector = (self.participant.journey_identity in ('hidden', 'false_label')
                                 and self.participant.journey_role == 'selector')
-        if 'suspected_ai' in [i.name for i in journey.questionnaire_items(config_of(player))]:
+        if 'suspected_ai' in [i.name for i in journey.session_items(player)]:
             expect('suspected_ai' in names, undisclosed_selector)

@@ -61,7 +61,7 @@ def creating_session(subsession: Subsession):
     config = build_config(session, GameConstants.NUM_ROUNDS)
     # The researcher's files are read now, so a bad one fails before anyone consents.
     journey.consent_paragraphs(config, str(session.config['participation_fee']))
-    journey.questionnaire_items(config)
+    journey.remember_items(session, config)
     for pp in session.get_participants():
         pp.excluded, pp.exclusion_reason, pp.dropped, pp.played = False, '', False, False
 

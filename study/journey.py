@@ -14,6 +14,7 @@ from pathlib import Path
 from game_logic.questionnaire import QuestionnaireError, load_items
 from game_logic.session_config import ConfigError
 
+from .config import config_of
 from .text import escape_text
 
 INTRO_APP, EXIT_APP = 'intro', 'exit'
@@ -78,13 +79,32 @@ def consent_paragraphs(config, participation_fee: str) -> list[str]:
 
 
 def questionnaire_items(config) -> list:
-    """The questionnaire's items (empty when it is off); ConfigError for a bad file."""
+    """The questionnaire's items (empty when it is off), read from its file; ConfigError for a bad file."""
     if not config.questionnaire:
         return []
     try:
         return load_items(project_path(config.questionnaire_file))
     except QuestionnaireError as error:
         raise ConfigError(f'questionnaire_file: {error}') from None
+
+
+# The items by session code, read once: the pages ask for them several times per request, and a session
+# keeps the items it was created with (an edit of the file mid-session would shift the answer fields).
+_ITEMS = {}
+
+
+def remember_items(session, config) -> list:
+    """Read and check the items at session creation and keep them for the session."""
+    _ITEMS[session.code] = questionnaire_items(config)
+    return _ITEMS[session.code]
+
+
+def session_items(obj) -> list:
+    """The items of a player's (or group's) session; read again only after a server restart."""
+    code = obj.session.code
+    if code not in _ITEMS:
+        _ITEMS[code] = questionnaire_items(config_of(obj))
+    return _ITEMS[code]
 
 
 def exclude(participant, reason: str):
