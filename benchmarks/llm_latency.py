@@ -13,7 +13,7 @@ jitter, 0.5x-1.5x) before each form submission, so one group's AI calls are in f
 participants load pages.
 
 Measured ("others' page latency"): the HTTP time of every form submission and every wait-page reload,
-redirects included. Not measured there: re-posts of the AI gate pages (AIMessagesGate, AIReturnsGate),
+redirects included. Not measured there: re-posts of the AI gate pages (AIMessagesGate, ReturnsGate),
 which are participants waiting for the AI on purpose; their waiting time is reported separately
 (`AI gate wait`), next to the AI calls the database recorded (partner_selection_aicall: count,
 fallbacks, latency), which shows the endpoint really took `--delay` seconds per call.

@@ -262,9 +262,8 @@ from .grouping import (  # noqa: E402
 )
 from .round_flow import (  # noqa: E402
     collect_messages, engine_cards, market_cards, offered_cards, past_rounds, process_choices, return_decisions,
-    return_slots,
-    returns_arrived, belief_summary, page_cards,
-    round_candidates, round_rules, selector_history, start_round, try_collect_ai_messages, try_settle_round,
+    return_slots, returns_arrived, belief_summary, page_cards, round_candidates, round_rules, selector_history,
+    start_round, time_out_returns, try_collect_ai_messages, try_settle_round,
 )
 
 
@@ -444,7 +443,8 @@ class Return(CleanInputPage, DecisionPage):
 
     @staticmethod
     def is_displayed(player: Player):
-        return is_played_round(player) and is_active_candidate(player) and bool(player.return_slots)
+        return (is_played_round(player) and is_active_candidate(player) and bool(player.return_slots)
+                and not player.group.round_settled)
 
     @staticmethod
     def get_form_fields(player: Player):
@@ -470,20 +470,32 @@ class Return(CleanInputPage, DecisionPage):
     def before_next_page(player: Player, timeout_happened):
         pp = player.participant
         pp.timeout_streak = society.update_timeout_streak(pp.timeout_streak, timeout_happened)
-        if timeout_happened:
-            player.candidate_return_timed_out = True
-            for field, _ in return_slots(player):
-                setattr(player, field, 0)
+        if timeout_happened or player.group.round_settled:
+            # A late answer after the returns gate timed out is not used: the round was paid with 0.
+            time_out_returns(player)
 
 
 class ReturnsWaitPage(RoundWaitPage):
+    """Bots only (they cannot run the gate's script): settles the round once everyone has decided."""
+
     after_all_players_arrive = returns_arrived
     body_text = 'Waiting for the chosen candidates to decide how much to return.'
 
+    @staticmethod
+    def is_displayed(player: Player):
+        return RoundWaitPage.is_displayed(player) and ai_decisions.has_bots(player.group)
 
-class AIReturnsGate(ai_decisions.AIGate):
-    """Shown only while AI returns are still on their way, or the minimum delay is not over."""
 
+class ReturnsGate(ai_decisions.AIGate):
+    """Everyone of the round, every played round: the one page where people wait for the returns.
+
+    It opens when every return is in, human or AI, and ai_min_return_seconds have passed since the
+    choices (try_settle_round), so the pages a selector passes, their titles and the least wait never
+    depend on whom anyone chose. A chosen human candidate reaches it after deciding: its request opens
+    the gate for everyone of the group on it at once."""
+
+    wait_text = 'Waiting for the results of this round…'
+    not_ready_text = 'Still waiting for the results. Please wait a moment.'
     advance = staticmethod(try_settle_round)
     holds_min_delay = True
 
@@ -494,7 +506,8 @@ class AIReturnsGate(ai_decisions.AIGate):
     @staticmethod
     def is_displayed(player: Player):
         pp = player.participant
-        return is_played_round(player) and not pp.excluded and not pp.dropped and not AIReturnsGate.is_open(player)
+        return (is_played_round(player) and not pp.excluded and not pp.dropped
+                and not ai_decisions.has_bots(player.group))
 
 
 class Feedback(InfoPage):
@@ -531,7 +544,7 @@ page_sequence = [
     ArrivalWaitPage, LabGroupingWaitPage, Instructions,
     # every played round: messages, choices, returns, feedback; after the last one, the exit app
     RoundStart, WriteMessage, MessagesWaitPage, AIMessagesGate, Choose, ChoicesWaitPage, Return, ReturnsWaitPage,
-    AIReturnsGate, Feedback,
+    ReturnsGate, Feedback,
 ]
 
 

@@ -138,7 +138,7 @@ def try_collect_ai_messages(group: Group, wait: bool = False, force: bool = Fals
             AICall, group, key, ai_partner(group, candidate.candidate_id), 'message', ai_view(group, candidate),
             candidate_id=candidate.candidate_id, requested_at=group.ai_messages_requested_at, wait=wait,
         )
-        candidate.message = clean_text(decision.value)  # as a human's: no NUL, no bidi controls
+        candidate.message = clean_text(ai_decisions.value_used(decision, 'message'))  # as a human's
         candidate.message_fallback = decision.fallback
         candidate.message_timed_out = ai_decisions.timed_out(decision)
     group.ai_messages_collected = True
@@ -232,23 +232,45 @@ def ai_return_keys(group: Group) -> list:
     ]
 
 
+def human_returns_in(group: Group) -> bool:
+    """Every chosen human candidate has decided (or its Return page timed out)."""
+    return all(has_returned(p) for p in group.get_players() if p.participant.ps_role == C.CANDIDATE)
+
+
+def has_returned(player: Player) -> bool:
+    return all(player.field_maybe_none(field) is not None for field, _ in return_slots(player))
+
+
 def try_settle_round(group: Group, wait: bool = False, force: bool = False) -> bool:
-    """Settle the round once every AI return is ready (or the deadline passed) and ai_min_return_seconds
-    have passed since the choices; never blocks people.
+    """Settle the round once every return is in (human candidates' and AI's, or the AI deadline passed)
+    and ai_min_return_seconds have passed since the choices; never blocks people.
 
     The delay is the same in every treatment and whoever was chosen: otherwise a round in which no
     selector chose a human candidate (nobody has a Return page) would show its feedback at once, and in
     the hidden treatment the speed alone would tell a selector that the partner was an AI.
-    `wait` and `force` as in try_collect_ai_messages (bots, which cannot poll, skip the delay).
+    `wait` blocks for AI decisions (bots at ReturnsWaitPage, where human returns are in); `force` settles
+    now (a returns gate timed out): unfinished AI calls become flagged fallbacks, human returns not made
+    yet timeouts (0 returned).
     """
     if group.round_settled:
         return True
-    if not (wait or force or (ai_decisions.min_delay_over(group, group.ai_returns_requested_at) and
-                              ai_decisions.ready(group, ai_return_keys(group), group.ai_returns_requested_at))):
+    if not (wait or force or (ai_decisions.min_delay_over(group, group.ai_returns_requested_at)
+                              and human_returns_in(group)
+                              and ai_decisions.ready(group, ai_return_keys(group), group.ai_returns_requested_at))):
         return False
+    for player in group.get_players():
+        if player.participant.ps_role == C.CANDIDATE and not has_returned(player):
+            time_out_returns(player)
     settle_round(group, wait)
     group.round_settled = True
     return True
+
+
+def time_out_returns(player: Player):
+    """A human candidate's return decisions that were not made in time: 0 each, flagged."""
+    player.candidate_return_timed_out = True
+    for field, _ in return_slots(player):
+        setattr(player, field, 0)
 
 
 def returns_arrived(group: Group):
@@ -275,7 +297,8 @@ def settle_round(group: Group, wait: bool):
                 candidate_id=candidate.candidate_id, requested_at=group.ai_returns_requested_at, wait=wait,
                 **return_kwargs(slot),
             )
-            returns[code] = Return(decision.value, ai_decisions.timed_out(decision), decision.fallback)
+            returns[code] = Return(ai_decisions.value_used(decision, 'return'), ai_decisions.timed_out(decision),
+                                   decision.fallback)
     bonuses = {p.participant.code: p.belief_bonus_earned for p in players.values() if is_selector(p)}
     outcome = round_engine.settle_round(
         engine_candidates(group), selector_choices(group), returns, round_rules(group), bonuses)

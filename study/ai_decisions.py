@@ -1,9 +1,8 @@
 """Background AI decisions at the oTree boundary, one implementation for both games.
 
 oTree's production server handles one request at a time, so an AI decision (an LLM call) is started in
-the background when it becomes due (`start`) and collected later (`collect`): on a wait page's
-after_all_players_arrive, or on an `AIGate` page that people see only while a decision is still on its
-way. Every decision is stored as an AICall row (`ai_call_model`), and exported by `ai_call_rows`.
+the background when it becomes due (`start`) and collected later (`collect`): on an `AIGate` page, or
+with bots (which cannot run the gate's script) on a wait page's after_all_players_arrive. Every decision is stored as an AICall row (`ai_call_model`), and exported by `ai_call_rows`.
 """
 import time
 
@@ -110,6 +109,15 @@ def timed_out(decision) -> bool:
     return decision.fallback_reason in FALLBACK_TIMED_OUT
 
 
+def value_used(decision, what: str):
+    """What the game uses of an AI decision: one not made in time counts as a human's timed-out one (an
+    empty message, 0 returned), the same rule for both kinds, so that in hidden/false_label neither the
+    value nor the timeout notice can tell them apart. The AI-calls export keeps the fallback's value."""
+    if timed_out(decision):
+        return '' if what == 'message' else 0
+    return decision.value
+
+
 def ai_call_rows(AICall, app_name: str, groups):
     """Export rows (dicts keyed by export_schema.AI_CALL_COLUMNS), one per AI decision."""
     for group in groups:
@@ -128,13 +136,15 @@ def ai_call_rows(AICall, app_name: str, groups):
 
 
 class AIGate(Page):
-    """Shown only while an AI decision is still on its way: looks like a wait page and moves on by itself,
-    asking the server once, at the moment the gate can open (no polling).
+    """A page that looks like a wait page and moves on by itself once decisions are in, asking the server
+    once, at the moment the gate can open (no polling). A subclass decides when it is shown: the returns
+    gates always (the pages a participant passes must not depend on who was chosen), the messages gate
+    while AI messages are still on their way.
 
     The page is rendered with `gate_remaining_ms` (js_vars; named as a timer, since it changes from one
-    rendering to the next): the time until the gate can open (the end of ai_min_return_seconds for a gate
-    that holds it; else, the gate being shown because the decisions were not in a moment ago, the first
-    back-off). At that time it sends one live request; the server answers `advance` (the decisions are
+    rendering to the next): 0 when the gate is open already (its request then opens it for everyone of
+    the group on it), else the time until it can open (the end of ai_min_return_seconds for a gate that
+    holds it; else the first back-off). At that time it sends one live request; the server answers `advance` (the decisions are
     in and collected: the page submits itself, once) or when to ask again: at doubling intervals from
     GATE_FIRST_RETRY_SECONDS up to GATE_MAX_RETRY_SECONDS, never past the collect deadline, after which
     the fallback makes the gate ready. A request left unanswered for GATE_SAFETY_SECONDS (a lost
@@ -143,7 +153,7 @@ class AIGate(Page):
     A subclass defines `advance(group, force=False) -> bool` (collect or settle when ready; force: now,
     unfinished calls becoming flagged fallbacks), `requested_at(group)` (epoch seconds the decisions were
     requested), `holds_min_delay` and `wait_text`. The gate's timing depends only on the clock and on
-    when the AI decisions are in, never on a candidate's true kind (see `min_delay_over`).
+    when the decisions (AI or human) are in, never on a candidate's true kind (see `min_delay_over`).
     """
 
     template_name = 'study/AIGate.html'
@@ -177,7 +187,8 @@ class AIGate(Page):
 
     @classmethod
     def js_vars(cls, player):
-        return dict(gate_remaining_ms=round(1000 * cls.seconds_to_ask(player.group)),
+        seconds = 0.0 if cls.is_open(player) else cls.seconds_to_ask(player.group)
+        return dict(gate_remaining_ms=round(1000 * seconds),
                     gate_safety_ms=round(1000 * GATE_SAFETY_SECONDS))
 
     @classmethod

@@ -1,28 +1,38 @@
-"""One partner_selection bot session for the leak test (tests/test_leaks.py): every page each selector
-sees before the debrief, as HTML, written to a JSON file.
+"""One bot session for the leak test (tests/test_leaks.py): every page each selector (partner_selection)
+or trustor (trust_game) sees before the debrief, as HTML, written to a JSON file.
 
-    python tests/leak_harness.py CONFIG --out FILE [--swap] [--inject feedback_line|round_bonus]
+    python tests/leak_harness.py CONFIG --out FILE [--swap] [--case NAME] [--inject LEAK]
 
-Two runs of one config differ only in which candidates are AI: `--swap` makes the human candidates'
-seats A1, A2, … and the AI candidates H1, H2, … (game_logic.society's ids and kind_of inverted), so each
-card keeps its letter, its place and its decisions while its true kind flips. In false_label the card's
-badge (the treatment's deliberate, kind-derived label) is kept as the first run showed it. Decisions are made equal
-for both kinds: every candidate, human bot or AI, writes the same message and returns half of what it
-received (the AI partner is replaced by a mirror of the human bots), and the selector bots pick cards and
-guess "AI"/"Human" from the card position and round only, never from kinds. Session and participant codes
-come from a fixed seed, so card letters, card orders and the paid belief round are drawn alike. Whatever
-differs between the two runs' pages is therefore computed from true kinds.
+Two runs of one config differ only in which partners are AI; every decision stays the same.
+
+partner_selection: `--swap` makes the human candidates' seats A1, A2, … and the AI candidates H1, H2, …
+(game_logic.society's ids and kind_of inverted), so each card keeps its letter, its place and its
+decisions while its true kind flips. In false_label the card's badge (the treatment's deliberate,
+kind-derived label) is kept as the first run showed it. Every candidate, human bot or AI, writes the same
+message and returns half of what it received (the AI partner is replaced by a mirror of the human bots),
+and the selector bots pick cards and guess "AI"/"Human" from the card position and round only.
+
+trust_game: `--swap` plays the config with the other kind of trustee (partner=human ↔ ai; two
+participants, trustor and trustee, or one trustor with an AI); the AI trustee returns what the human
+trustee bot returns (tests of trust_game: seeded by session, round and amount), so every trustor's
+decisions and outcomes are the same. Only the trustor, who is the one kept unaware, is compared.
+
+Session and participant codes come from a fixed seed, so card letters, card orders and the paid belief
+round are drawn alike. Whatever differs between the two runs' pages is therefore computed from true kinds.
 
 Pages: the HTML of every page the bots were served (oTree's bots read each page as a browser would)
-up to the debrief, and, because bots never see wait pages or the AI gates (with bots the app collects AI
-decisions at once), every page of the selector's page sequence before the debrief rendered afterwards
-from the final database (the gates regardless of is_displayed, as their display depends on timing).
+up to the debrief, and every page of the participant's sequence before the debrief rendered afterwards
+from the final database, as a browser participant's sequence (bots skip the gates, which need the
+page's script, and wait on pages a browser never displays): wait pages and gates included, the gates
+regardless of is_displayed (the messages gate's display depends on timing, not on kinds).
 
 `--inject` puts back a leak, for the companion tests: `feedback_line` today's "Correct AI/human guesses"
-line on the Feedback page; `round_bonus` the belief bonus inside each round's payoff.
+line on the Feedback page; `round_bonus` the belief bonus inside each round's payoff; `send_wait`
+trust_game's earlier SendWaitPage, shown to the trustor only when the trustee is human.
 """
 import argparse
 import json
+from dataclasses import replace
 import random
 import re
 import sys
@@ -103,7 +113,12 @@ def kind_blind_bots():
 
 
 def inject(leak: str):
-    if leak == 'feedback_line':
+    if leak == 'send_wait':
+        import trust_game
+
+        trust_game.SendWaitPage.is_displayed = staticmethod(
+            lambda player: trust_game.is_played_round(player) and player.group.partner_kind == 'human')
+    elif leak == 'feedback_line':
         from otree.templating.loader import ibis_loader
         from otree.templating.template import Template
 
@@ -141,10 +156,12 @@ def rendered_pages(session_code: str, participant) -> list:
     from otree.api import WaitPage
     from otree.lookup import _get_session_lookups
 
+    from study import ai_decisions
     from study.ai_decisions import AIGate
 
     import exit as exit_app
 
+    ai_decisions.has_bots = lambda group: False  # the sequence a browser participant passes
     pages = []
     for index, lookup in sorted(_get_session_lookups(session_code).items()):
         page = lookup.page_class
@@ -166,43 +183,137 @@ def rendered_pages(session_code: str, participant) -> list:
     return pages
 
 
+def mirror_ai_trustees():
+    """AI trustees return what the human trustee bots return (and the trustor bots expect just that)."""
+    from ai_partners import partners
+    from ai_partners.config import PartnerSettings, read_settings
+
+    import trust_game
+    import trust_game.tests as bots
+
+    case = {}
+
+    class MirrorTrustee(partners.ScriptedPartner):
+        def scripted_value(self, decision, view, amount_sent=0, amount_received=0, counterpart=''):
+            session_code = self.candidate_key.split('-', 1)[0]
+            return bots.human_return(case['name'], session_code, view.round_number, amount_received)
+
+        def decide_return(self, view, amount_sent, amount_received, counterpart=''):
+            if bots.return_times_out(case['name'], view.round_number, 'human'):
+                # Times out where the human bot's page does (its fallback would return something: not used).
+                decision = super().decide_return(view, amount_sent, amount_received, counterpart)
+                return replace(decision, value=amount_received // 2, fallback=True, fallback_reason='timeout')
+            return super().decide_return(view, amount_sent, amount_received, counterpart)
+
+    trust_game.make_partner = lambda config, key: MirrorTrustee(
+        config if isinstance(config, PartnerSettings) else read_settings(config), key)
+    bots.expected_ai_return = lambda bot, round_number, sent: bots.human_return(
+        bot.case, bot.session.code, round_number, sent * bot.session.config['multiplier'])
+    times_out = bots.return_times_out
+    bots.return_times_out = lambda case_name, round_number, partner: times_out(case_name, round_number, 'human')
+    return case
+
+
+def play(args, game: str) -> int:
+    """Set the run up for the game (swap, mirrored AI, kind-blind bots, an injected leak); the session id."""
+    from bot_session import parse_override, run_sessions
+    from otree.session import SESSION_CONFIGS_DICT
+
+    overrides = dict(parse_override(item) for item in args.set)
+    participants = args.participants
+    case = args.case
+    if game == 'trust_game':
+        partner = overrides.get('partner', SESSION_CONFIGS_DICT[args.config]['partner'])
+        if args.swap:
+            partner = dict(human='ai', ai='human')[partner]
+        overrides['partner'] = partner
+        participants = participants or (2 if partner == 'human' else 1)
+        case = case or 'random'
+        mirror_ai_trustees()['name'] = case
+    else:
+        if args.swap:
+            swap_kinds()
+        mirror_ai_partners()
+        kind_blind_bots()
+        case = case or 0
+    if args.inject:
+        inject(args.inject)
+    [session_id] = run_sessions(args.config, participants, case, overrides)
+    return session_id
+
+
+def wait_page_names(app_names) -> set:
+    import importlib
+
+    from otree.api import WaitPage
+
+    return {page.__name__ for app in app_names for page in importlib.import_module(app).page_sequence
+            if issubclass(page, WaitPage)}
+
+
+def watched(game: str, participant) -> bool:
+    """The participants whose pages must not depend on true kinds: selectors, trustors."""
+    if participant.vars.get('excluded'):
+        return False
+    if game == 'trust_game':
+        return participant.journey_role == 'selector'  # the trustor (trust_game.leave_after_last_round)
+    return participant.ps_role == 'selector'
+
+
+def truth_of(game: str, participant, num_rounds: int) -> dict:
+    """The true kinds behind what the participant saw (the runs must really differ in them)."""
+    import partner_selection as ps
+    import trust_game
+
+    if game == 'trust_game':
+        players = [p for p in participant.get_players()
+                   if isinstance(p, trust_game.Player) and p.round_number <= num_rounds]
+        return dict(chosen_kinds=[p.group.partner_kind for p in players], belief_n_correct=[],
+                    treatment=players[0].group.identity)
+    players = [p for p in participant.get_players() if isinstance(p, ps.Player) and p.round_number <= num_rounds]
+    return dict(
+        chosen_kinds=[ps.society.kind_of(p.chosen_candidate_id) if p.chosen_candidate_id else '' for p in players],
+        belief_n_correct=[p.belief_n_correct for p in players],
+        treatment=players[0].treatment,
+    )
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('config')
     parser.add_argument('--out', required=True)
     parser.add_argument('--swap', action='store_true')
+    parser.add_argument('--case', default=None, help='bot case name (default: the first; trust_game: random)')
     parser.add_argument('--inject', default='')
     parser.add_argument('--participants', type=int, default=None)
     parser.add_argument('--set', action='append', default=[], help='key=value session-config override')
     args = parser.parse_args()
 
-    from bot_session import parse_override, run_sessions, setup_otree
+    from bot_session import setup_otree
 
     setup_otree()
     import otree.common
+    from otree.session import SESSION_CONFIGS_DICT
+
+    from study.journey import game_app_name
 
     otree.common.rng.seed(20250713)  # the same session and participant codes in every run
-    if args.swap:
-        swap_kinds()
-    mirror_ai_partners()
-    kind_blind_bots()
-    if args.inject:
-        inject(args.inject)
+    game = game_app_name(SESSION_CONFIGS_DICT[args.config])
     served = []
     record_bot_pages(served)
-    overrides = dict(parse_override(item) for item in args.set)
-    [session_id] = run_sessions(args.config, args.participants, 0, overrides)
+    session_id = play(args, game)
 
     from otree.database import session_scope
     from otree.models import Session
 
-    import partner_selection as app
-
+    # A bot is served a wait page while it waits (how often depends on the other bots' order): those are
+    # compared as rendered, once each, like every page of the sequence.
+    wait_pages = wait_page_names(SESSION_CONFIGS_DICT[args.config]['app_sequence'])
     out = dict(selectors={}, truth={})
     with session_scope():
         session = Session.objects_get(id=session_id)
         for participant in session.get_participants():
-            if participant.ps_role != app.C.SELECTOR or participant.excluded:
+            if not watched(game, participant):
                 continue
             pages = []
             for code, path, html in served:
@@ -211,17 +322,11 @@ def main():
                 if '/Debrief/' in path:
                     break
                 name = path.strip('/').split('/')[3] if path.count('/') >= 4 else path
-                pages.append(('served:' + name, path, normalize(html)))
+                if name not in wait_pages:
+                    pages.append(('served:' + name, path, normalize(html)))
             rendered = rendered_pages(session.code, participant)
             out['selectors'][participant.code] = pages + [('rendered:' + n, str(r), h) for n, r, h in rendered]
-            players = [p for p in participant.get_players()
-                       if isinstance(p, app.Player) and p.round_number <= session.config['num_rounds']]
-            out['truth'][participant.code] = dict(
-                chosen_kinds=[app.society.kind_of(p.chosen_candidate_id) if p.chosen_candidate_id else ''
-                              for p in players],
-                belief_n_correct=[p.belief_n_correct for p in players],
-                treatment=players[0].treatment,
-            )
+            out['truth'][participant.code] = truth_of(game, participant, session.config['num_rounds'])
     Path(args.out).write_text(json.dumps(out, indent=1, ensure_ascii=False), encoding='utf8')
 
 

@@ -13,8 +13,14 @@ every template variable, so a kind passed to a template but not shown fails too.
 The companion tests put a leak back and require the comparison to find it: today's "Correct AI/human
 guesses: N (+bonus)" line on the Feedback page, and the belief bonus inside each round's payoff.
 
-Not covered here: trust_game's hidden config (its AI and human trustees need different seat counts, so
-the swap is not a relabelling there; its pages show no belief feedback).
+trust_game's hidden config is checked the same way for its trustors: one run with an AI trustee, one
+with a human trustee who decides as the AI does (two seats against one, so only the trustor is compared),
+in the seeded-random case (bad input, varied amounts) and the timeouts case (the trustor's Send times out
+in round 1, the trustee's return in round 2: the same notice and 0 for either kind). Its companion test
+puts back the trustor's SendWaitPage that was shown only with a human trustee.
+
+The pages are the sequence a browser participant passes (the gates included, the bot-only wait pages
+not), so a page shown to one kind's partners and not the other's fails as a differing page list.
 """
 import json
 import subprocess
@@ -30,22 +36,26 @@ OVERRIDES = ['num_rounds=3']
 # Every page a selector can see before the debrief: the intro app's, partner_selection's page_sequence
 # minus the candidates' pages and the arrival wait page of online sessions, and the exit app's questionnaire.
 SELECTOR_PAGES = {'Consent', 'Rules', 'Comprehension', 'LabGroupingWaitPage', 'Instructions', 'RoundStart',
-                  'MessagesWaitPage', 'AIMessagesGate', 'Choose', 'ChoicesWaitPage', 'ReturnsWaitPage',
-                  'AIReturnsGate', 'Feedback', 'Questionnaire'}
+                  'MessagesWaitPage', 'AIMessagesGate', 'Choose', 'ChoicesWaitPage', 'ReturnsGate', 'Feedback',
+                  'Questionnaire'}
+# A trustor's: the intro app's, trust_game's own (no wait page between Send and Results but the gate),
+# and the questionnaire.
+TRUSTOR_PAGES = {'Consent', 'Rules', 'Comprehension', 'PairingWaitPage', 'Instructions', 'Send', 'ReturnGate',
+                 'Results', 'Questionnaire'}
 
 _runs = {}
 
 
-def run_pair(tmp_path_factory, config: str, inject: str = '') -> tuple:
+def run_pair(tmp_path_factory, config: str, inject: str = '', case: str = '') -> tuple:
     """(unswapped, swapped) harness outputs of one config, run side by side once per test session."""
-    key = (config, inject)
+    key = (config, inject, case)
     if key not in _runs:
-        folder = tmp_path_factory.mktemp(f'leak_{config}_{inject or "clean"}')
+        folder = tmp_path_factory.mktemp(f'leak_{config}_{inject or "clean"}_{case}')
 
         def run(swap: bool) -> dict:
             out = folder / f'swap{int(swap)}.json'
             cmd = [sys.executable, str(HARNESS), config, '--out', str(out)]
-            cmd += ['--swap'] * swap + (['--inject', inject] if inject else [])
+            cmd += ['--swap'] * swap + (['--inject', inject] if inject else []) + (['--case', case] if case else [])
             for item in OVERRIDES:
                 cmd += ['--set', item]
             done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -63,7 +73,9 @@ def page_differences(first: dict, second: dict) -> list:
     found = []
     for code, pages in first['selectors'].items():
         other = second['selectors'][code]
-        assert [p[:2] for p in pages] == [p[:2] for p in other], f'selector {code} saw other pages'
+        if [p[:2] for p in pages] != [p[:2] for p in other]:
+            found.append((code, 'sequence', '', f'{[p[0] for p in pages]} != {[p[0] for p in other]}'))
+            continue
         for (name, where, html), (_, _, html2) in zip(pages, other):
             if html != html2:
                 a, b = html.split('> '), html2.split('> ')
@@ -108,3 +120,35 @@ def test_the_leak_check_finds_belief_feedback_put_back(tmp_path_factory, leak):
     assert found, f'the injected leak {leak} went unnoticed'
     assert {name for _, name, _, _ in found} <= {'served:Feedback', 'rendered:Feedback'}
     assert any(name == 'served:Feedback' for _, name, _, _ in found)
+
+
+def assert_partner_swapped(first: dict, second: dict):
+    for code, truth in first['truth'].items():
+        assert set(truth['chosen_kinds']) == {'ai'} and set(second['truth'][code]['chosen_kinds']) == {'human'}
+
+
+@pytest.mark.bots
+@pytest.mark.parametrize('case', ['random', pytest.param('timeouts', marks=pytest.mark.slow)])
+def test_no_trustor_page_before_the_debrief_depends_on_the_trustees_kind(tmp_path_factory, case):
+    first, second = run_pair(tmp_path_factory, 'trust_ai_hidden', case=case)
+    assert {t['treatment'] for t in first['truth'].values()} == {'hidden'}
+    assert_partner_swapped(first, second)
+    for pages in first['selectors'].values():
+        assert {name.split(':', 1)[1] for name in (p[0] for p in pages) if name.startswith('rendered:')} \
+            == TRUSTOR_PAGES
+        assert sum(p[0] == 'served:Results' for p in pages) == 3
+        if case == 'timeouts':  # round 2's return timed out, announced alike for both kinds
+            assert sum('id="return-timed-out"' in html for name, _, html in pages if name == 'served:Results') == 1
+    assert page_differences(first, second) == []
+
+
+@pytest.mark.bots
+@pytest.mark.slow
+def test_the_leak_check_finds_a_wait_page_shown_only_with_a_human_trustee(tmp_path_factory):
+    """The trustor's SendWaitPage as it was: shown only when the trustee is human (where a trustee still on
+    the last round's results made the trustor wait, and an AI never did). The page lists must differ."""
+    first, second = run_pair(tmp_path_factory, 'trust_ai_hidden', 'send_wait')
+    assert_partner_swapped(first, second)
+    found = page_differences(first, second)
+    assert [where for _, where, _, _ in found] == ['sequence']
+    assert 'rendered:SendWaitPage' in found[0][3]

@@ -53,7 +53,8 @@ class Group(BaseGroup):
         initial=False, doc='trustee did not decide in time (human page timeout or AI deadline); 0 returned'
     )
     return_fallback = models.BooleanField(initial=False, doc="AI return came from the scripted fallback")
-    ai_requested_at = models.FloatField(initial=0, doc='epoch seconds the AI return was requested')
+    ai_requested_at = models.FloatField(
+        initial=0, doc='epoch seconds the return was asked for (the Send), for an AI or a human trustee')
     settled = models.BooleanField(initial=False, doc='return in and payoffs set')
     trustee_payoff = models.IntegerField(initial=0, doc='points of the trustee (human or AI) this round')
 
@@ -163,19 +164,27 @@ def needs_ai_return(group: Group) -> bool:
     return group.partner_kind == 'ai' and amount_received(group) > 0
 
 
-def start_ai_return(group: Group):
-    """Ask the AI trustee in the background; the answer is collected at the results wait page."""
+def ask_for_return(group: Group):
+    """The trustor has sent: the return is asked for now, from an AI in the background (collected on the
+    ReturnGate or, with bots, ResultsWaitPage); the minimum delay counts from now for both kinds."""
     group.ai_requested_at = time.time()
     if needs_ai_return(group):
         ai_decisions.start(broker_key(group), ai_partner(group), 'return', ai_view(group), **ai_return_kwargs(group))
 
 
-def ai_return_ready(group: Group) -> bool:
-    """The AI's answer is in (or its deadline passed) and the minimum delay is over (also after sending
-    nothing: the wait must not depend on the amount)."""
-    return ai_decisions.min_delay_over(group, group.ai_requested_at) and (
-        not needs_ai_return(group) or ai_decisions.ready(group, [broker_key(group)], group.ai_requested_at)
-    )
+def human_return_in(group: Group) -> bool:
+    """The human trustee has decided (or its page timed out), or received nothing and has nothing to decide."""
+    return amount_received(group) == 0 or group.field_maybe_none('sent_back_amount') is not None
+
+
+def return_ready(group: Group) -> bool:
+    """The return is in and the minimum delay since the Send is over, whoever the trustee is: the trustor's
+    wait must not tell an AI from a human (also after sending nothing: nor depend on the amount)."""
+    if not ai_decisions.min_delay_over(group, group.ai_requested_at):
+        return False
+    if group.partner_kind == 'human':
+        return human_return_in(group)
+    return not needs_ai_return(group) or ai_decisions.ready(group, [broker_key(group)], group.ai_requested_at)
 
 
 def collect_ai_return(group: Group, wait: bool):
@@ -187,7 +196,7 @@ def collect_ai_return(group: Group, wait: bool):
         AICall, group, broker_key(group), ai_partner(group), 'return', ai_view(group),
         candidate_id=group.ai_trustee_id, requested_at=group.ai_requested_at, wait=wait, **ai_return_kwargs(group),
     )
-    group.sent_back_amount = decision.value
+    group.sent_back_amount = ai_decisions.value_used(decision, 'return')
     group.return_fallback = decision.fallback
     group.return_timed_out = ai_decisions.timed_out(decision)
 
@@ -208,15 +217,19 @@ def set_payoffs(group: Group):
 def try_settle(group: Group, wait: bool = False, force: bool = False) -> bool:
     """Settle the round once the return is in; never blocks a person (see ai_partners.background).
 
-    Returns True when payoffs are set. wait: block until the AI deadline (bots only); force: settle now,
-    an unfinished AI call becoming a flagged fallback.
+    Returns True when payoffs are set. wait: block until the AI deadline (bots only, at ResultsWaitPage,
+    where a human trustee's return is in); force: settle now (the gate's page timed out), an unfinished AI
+    call becoming a flagged fallback and a human return not made yet a timeout (0 returned).
     """
     if group.settled:
         return True
+    if not (wait or force or return_ready(group)):
+        return False
     if group.partner_kind == 'ai':
-        if not (wait or force or ai_return_ready(group)):
-            return False
         collect_ai_return(group, wait)
+    elif not human_return_in(group):
+        group.return_timed_out = True
+        group.sent_back_amount = 0
     set_payoffs(group)
     return True
 
@@ -350,17 +363,19 @@ class Send(CleanInputPage, DecisionPage):
             # Whatever the auto-submitted form held is not a decision: 0 sent, and flagged.
             group.send_timed_out = True
             group.sent_amount = 0
-        if group.partner_kind == 'ai':
-            start_ai_return(group)
+        ask_for_return(group)
 
 
 class SendWaitPage(WaitPage):
+    """The trustee waits for the trustor's Send. The trustor never waits here: with a human trustee still
+    reading the last round's results, it would wait where with an AI it never does."""
+
     title_text = 'Please wait'
     body_text = 'Waiting for your partner to decide.'
 
     @staticmethod
     def is_displayed(player: Player):
-        return is_played_round(player) and player.group.partner_kind == 'human'
+        return is_played_round(player) and player.role == C.TRUSTEE_ROLE
 
 
 class Return(CleanInputPage, DecisionPage):
@@ -370,7 +385,8 @@ class Return(CleanInputPage, DecisionPage):
     @staticmethod
     def is_displayed(player: Player):
         group = player.group
-        return is_played_round(player) and player.role == C.TRUSTEE_ROLE and amount_received(group) > 0
+        return (is_played_round(player) and player.role == C.TRUSTEE_ROLE and amount_received(group) > 0
+                and not group.settled)
 
     @staticmethod
     def vars_for_template(player: Player):
@@ -382,26 +398,34 @@ class Return(CleanInputPage, DecisionPage):
 
     @staticmethod
     def before_next_page(player: Player, timeout_happened):
-        if timeout_happened:
-            player.group.return_timed_out = True
-            player.group.sent_back_amount = 0
+        group = player.group
+        if timeout_happened or group.settled:
+            # A late answer after the trustor's gate timed out is not used: the round was paid with 0.
+            group.return_timed_out = True
+            group.sent_back_amount = 0
 
 
 class ResultsWaitPage(WaitPage):
+    """Bots only (they cannot run the gate's script): settles the round once both have decided."""
+
     after_all_players_arrive = round_arrived
     title_text = 'Please wait'
     body_text = 'Waiting for your partner to decide how many points to return.'
 
     @staticmethod
     def is_displayed(player: Player):
-        return is_played_round(player)
+        return is_played_round(player) and ai_decisions.has_bots(player.group)
 
 
-class AIReturnGate(ai_decisions.AIGate):
-    """Shown only while the AI trustee's return is on its way, or the minimum delay is not over."""
+class ReturnGate(ai_decisions.AIGate):
+    """Both roles, every played round: the one page where the trustor waits for the return, AI or human.
 
-    wait_text = 'Waiting for your partner to decide how many points to return…'
-    not_ready_text = 'Still waiting for your partner. Please wait a moment.'
+    It opens when the return is in and ai_min_return_seconds have passed since the Send (return_ready),
+    so the pages, their titles and the least wait are the same whoever the trustee is. The human trustee
+    passes it too after deciding: its request opens the trustor's gate at once (advance goes to both)."""
+
+    wait_text = 'Waiting for the results of this round…'
+    not_ready_text = 'Still waiting for the results. Please wait a moment.'
     advance = staticmethod(try_settle)
     holds_min_delay = True
 
@@ -411,7 +435,7 @@ class AIReturnGate(ai_decisions.AIGate):
 
     @staticmethod
     def is_displayed(player: Player):
-        return is_played_round(player) and not AIReturnGate.is_open(player)
+        return is_played_round(player) and not ai_decisions.has_bots(player.group)
 
 
 class Results(InfoPage):
@@ -433,7 +457,7 @@ page_sequence = [
     SendWaitPage,
     Return,
     ResultsWaitPage,
-    AIReturnGate,
+    ReturnGate,
     Results,
 ]
 

@@ -5,6 +5,7 @@ from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
 
 from ai_partners import GameView, make_partner
+from study import ai_decisions
 from game_logic.export_schema import AI_CALL_COLUMNS, TRUST_GAME_COLUMNS
 
 from . import *
@@ -64,6 +65,12 @@ def human_return(case: str, session_code: str, round_number: int, received: int)
     if case == 'random':
         return random.Random(f'{session_code}-r{round_number}-{received}-return').randint(0, received)
     return received // 2
+
+
+def return_times_out(case: str, round_number: int, partner: str) -> bool:
+    """The timeouts case times out the human trustee's return page in round 2 (an AI's return never, but
+    for the leak harness's mirror, which times out where the human does)."""
+    return case == 'timeouts' and round_number == 2 and partner == 'human'
 
 
 def expected_ai_return(bot, round_number: int, sent: int) -> int:
@@ -214,10 +221,12 @@ class PlayerBot(Bot):
                 calls = AICall.filter(group=group)
                 expect(len(calls), 1 if sent else 0)
                 for call in calls:
-                    expect(int(call.parsed_value), returned)
+                    # A return not made in time counts as 0 for either kind; the call keeps the fallback's value.
+                    timed_out = call.fallback_reason in ai_decisions.FALLBACK_TIMED_OUT
+                    expect(0 if timed_out else int(call.parsed_value), returned)
                     expect(group.return_fallback, call.fallback)
                     if config['ai_policy'] == 'scripted':
-                        expect(call.fallback, False)
+                        expect(call.fallback, return_times_out(self.case, self.round_number, config['partner']))
                     if call.fallback:
                         expect(call.fallback_reason != '', True)
         else:
@@ -225,7 +234,7 @@ class PlayerBot(Bot):
             expect(self.player.payoff, received - group.sent_back_amount)
             expect(label_in(self.html), None)  # the trustee is not shown a label: its partner is a participant
         timed_out_send = self.case == 'timeouts' and self.round_number == 1
-        timed_out_return = self.case == 'timeouts' and self.round_number == 2 and config['partner'] == 'human'
+        timed_out_return = return_times_out(self.case, self.round_number, config['partner'])
         expect(group.send_timed_out, timed_out_send)
         expect(group.return_timed_out, timed_out_return)
         expect(('id="send-timed-out"' in self.html), timed_out_send)
@@ -288,6 +297,8 @@ class PlayerBot(Bot):
             expect(record['app'], 'trust_game')
             expect(record['decision'], 'return')
             expect(record['policy'], config['ai_policy'])
-            expect(record['parsed_value'], expected_trustor_round(self, record['round'])[1])
+            timed_out = record['fallback_reason'] in ai_decisions.FALLBACK_TIMED_OUT
+            if not timed_out:  # a timed-out call keeps its fallback's value; the game used 0
+                expect(record['parsed_value'], expected_trustor_round(self, record['round'])[1])
             if config['ai_policy'] == 'scripted':
-                expect(record['fallback'], 0)
+                expect(record['fallback'], int(return_times_out(self.case, record['round'], config['partner'])))

@@ -26,7 +26,7 @@ WAIT_PAGES = {
     'AIMessagesGate',
     'ChoicesWaitPage',
     'ReturnsWaitPage',
-    'AIReturnsGate',
+    'ReturnsGate',
 }
 LAST_PAGE = 'Payment'
 ACTION_TIMEOUT_MS = 15_000
