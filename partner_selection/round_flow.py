@@ -258,9 +258,10 @@ def try_settle_round(group: Group, wait: bool = False, force: bool = False) -> b
                               and human_returns_in(group)
                               and ai_decisions.ready(group, ai_return_keys(group), group.ai_returns_requested_at))):
         return False
-    for player in group.get_players():
-        if player.participant.ps_role == C.CANDIDATE and not has_returned(player):
-            time_out_returns(player)
+    if force:  # otherwise every human return is in (ready, or bots all at ReturnsWaitPage)
+        for player in group.get_players():
+            if player.participant.ps_role == C.CANDIDATE and not has_returned(player):
+                time_out_returns(player)
     settle_round(group, wait)
     group.round_settled = True
     return True

@@ -2,7 +2,8 @@
 
 oTree's production server handles one request at a time, so an AI decision (an LLM call) is started in
 the background when it becomes due (`start`) and collected later (`collect`): on an `AIGate` page, or
-with bots (which cannot run the gate's script) on a wait page's after_all_players_arrive. Every decision is stored as an AICall row (`ai_call_model`), and exported by `ai_call_rows`.
+with bots (which cannot run the gate's script) on a wait page's after_all_players_arrive. Every decision
+is stored as an AICall row (`ai_call_model`), and exported by `ai_call_rows`.
 """
 import time
 
@@ -144,8 +145,9 @@ class AIGate(Page):
     The page is rendered with `gate_remaining_ms` (js_vars; named as a timer, since it changes from one
     rendering to the next): 0 when the gate is open already (its request then opens it for everyone of
     the group on it), else the time until it can open (the end of ai_min_return_seconds for a gate that
-    holds it; else the first back-off). At that time it sends one live request; the server answers `advance` (the decisions are
-    in and collected: the page submits itself, once) or when to ask again: at doubling intervals from
+    holds it; else the first back-off). At that time it sends one live request; the server answers
+    `advance` (the decisions are in and collected: the page submits itself, once) or when to ask again:
+    at doubling intervals from
     GATE_FIRST_RETRY_SECONDS up to GATE_MAX_RETRY_SECONDS, never past the collect deadline, after which
     the fallback makes the gate ready. A request left unanswered for GATE_SAFETY_SECONDS (a lost
     connection) submits the form, whose check asks the server again.

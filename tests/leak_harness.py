@@ -183,7 +183,7 @@ def rendered_pages(session_code: str, participant) -> list:
     return pages
 
 
-def mirror_ai_trustees():
+def mirror_ai_trustees(case: str):
     """AI trustees return what the human trustee bots return (and the trustor bots expect just that)."""
     from ai_partners import partners
     from ai_partners.config import PartnerSettings, read_settings
@@ -191,15 +191,13 @@ def mirror_ai_trustees():
     import trust_game
     import trust_game.tests as bots
 
-    case = {}
-
     class MirrorTrustee(partners.ScriptedPartner):
         def scripted_value(self, decision, view, amount_sent=0, amount_received=0, counterpart=''):
             session_code = self.candidate_key.split('-', 1)[0]
-            return bots.human_return(case['name'], session_code, view.round_number, amount_received)
+            return bots.human_return(case, session_code, view.round_number, amount_received)
 
         def decide_return(self, view, amount_sent, amount_received, counterpart=''):
-            if bots.return_times_out(case['name'], view.round_number, 'human'):
+            if bots.return_times_out(case, view.round_number, 'human'):
                 # Times out where the human bot's page does (its fallback would return something: not used).
                 decision = super().decide_return(view, amount_sent, amount_received, counterpart)
                 return replace(decision, value=amount_received // 2, fallback=True, fallback_reason='timeout')
@@ -211,7 +209,6 @@ def mirror_ai_trustees():
         bot.case, bot.session.code, round_number, sent * bot.session.config['multiplier'])
     times_out = bots.return_times_out
     bots.return_times_out = lambda case_name, round_number, partner: times_out(case_name, round_number, 'human')
-    return case
 
 
 def play(args, game: str) -> int:
@@ -229,7 +226,7 @@ def play(args, game: str) -> int:
         overrides['partner'] = partner
         participants = participants or (2 if partner == 'human' else 1)
         case = case or 'random'
-        mirror_ai_trustees()['name'] = case
+        mirror_ai_trustees(case)
     else:
         if args.swap:
             swap_kinds()

@@ -228,10 +228,15 @@ def try_settle(group: Group, wait: bool = False, force: bool = False) -> bool:
     if group.partner_kind == 'ai':
         collect_ai_return(group, wait)
     elif not human_return_in(group):
-        group.return_timed_out = True
-        group.sent_back_amount = 0
+        time_out_return(group)
     set_payoffs(group)
     return True
+
+
+def time_out_return(group: Group):
+    """The human trustee's return was not made in time: 0, flagged."""
+    group.return_timed_out = True
+    group.sent_back_amount = 0
 
 
 def round_arrived(group: Group):
@@ -401,8 +406,7 @@ class Return(CleanInputPage, DecisionPage):
         group = player.group
         if timeout_happened or group.settled:
             # A late answer after the trustor's gate timed out is not used: the round was paid with 0.
-            group.return_timed_out = True
-            group.sent_back_amount = 0
+            time_out_return(group)
 
 
 class ResultsWaitPage(WaitPage):
