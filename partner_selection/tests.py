@@ -4,6 +4,7 @@ import re
 from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
 
+from study.ai_decisions import FALLBACK_TIMED_OUT
 from study.config import is_last_round
 
 from . import *
@@ -203,8 +204,10 @@ class PlayerBot(Bot):
                     else:
                         expect(player.amount_returned, expected_return(player.amount_sent * config['multiplier']))
                 else:
-                    calls = [c for c in AICall.filter(group=self.group) if c.decision == 'return']
-                    expect(str(player.amount_returned) in [c.parsed_value for c in calls], True)
+                    # a return not made in time counts as a human's timed-out one: 0 (the export keeps the fallback)
+                    calls = [c for c in AICall.filter(group=self.group, candidate_id=candidate.candidate_id) if c.decision == 'return']
+                    used = ['0' if c.fallback_reason in FALLBACK_TIMED_OUT else c.parsed_value for c in calls]
+                    expect(str(player.amount_returned) in used, True)
                 expect(
                     player.payoff,
                     config['endowment'] - player.amount_sent + player.amount_returned,

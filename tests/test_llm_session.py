@@ -90,3 +90,6 @@ def test_endpoint_slower_than_the_llm_timeout_is_flagged_and_does_not_hold_the_s
     reasons = {c['fallback_reason'] for c in exports['ai_calls']}
     assert reasons == {'timeout'}, reasons
     assert all(r['message_timed_out'] == '1' for r in exports['candidates'] if r['kind'] == 'ai')
+    # a return not made in time counts as a human's timed-out one, whatever the fallback's value was
+    chosen_ai = [r for r in exports['custom'] if r['chose_ai'] == '1']
+    assert chosen_ai and all(r['amount_returned'] == '0' and r['return_timed_out'] == '1' for r in chosen_ai)
