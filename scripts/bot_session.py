@@ -10,7 +10,8 @@ One session:
                                   [--set ai_policy=llm --set llm_base_url=http://127.0.0.1:8080/v1]
 
 Writes DIR/<app>_custom.csv (as `otree test --export` names it) and DIR/<app>_<name>.csv for every
-other `custom_export_<name>`. Without --case it plays the first bot case.
+other `custom_export_<name>`, and DIR/page_times.csv (oTree's page-times export: every page each
+participant completed, with its app and round). Without --case it plays the first bot case.
 
 Many sessions in one oTree process (what the test suite uses, see tests/otree_bots.py):
 
@@ -158,7 +159,25 @@ def write_exports(app_names, out: Path, session_ids=None) -> list:
                     with open(out / export_file_name(app, name), 'w', newline='', encoding='utf8') as fp:
                         csv.writer(fp).writerows(rows)
                 written.append(export_file_name(app, name))
+        written.append(write_page_times(out, session_ids))
     return written
+
+
+def write_page_times(out: Path, session_ids=None) -> str:
+    """oTree's page-times export (one row per page or wait page a participant completed), limited to the
+    given sessions: it shows which pages of which rounds each participant passed."""
+    import io
+
+    import otree.export
+
+    buffer = io.StringIO()
+    otree.export.export_page_times(buffer)  # flushes oTree's in-memory buffer first
+    rows = list(csv.reader(io.StringIO(buffer.getvalue())))
+    codes = None if session_ids is None else set(session_codes(session_ids))
+    column = rows[0].index('session_code')
+    with open(out / 'page_times.csv', 'w', newline='', encoding='utf8') as fp:
+        csv.writer(fp).writerows([rows[0]] + [r for r in rows[1:] if codes is None or r[column] in codes])
+    return 'page_times.csv'
 
 
 def session_codes(session_ids) -> list:

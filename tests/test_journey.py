@@ -141,3 +141,35 @@ def test_groups_form_among_the_qualified_and_the_excluded_leave_at_once(otree_bo
         asks = row['game_role'] == 'selector' and row['treatment'] == 'hidden'
         assert bool(row['suspected_ai']) == asks, row
         assert 18 <= int(row['age']) <= 100
+    assert_nobody_passes_pages_of_unplayed_rounds(run)
+
+
+def assert_nobody_passes_pages_of_unplayed_rounds(run):
+    """From oTree's page-times export (every page completion): no page of a round after the last played
+    one, no game page for the 2 routed out in the intro, and a dropped candidate submits no game page from
+    the round of the drop on. (oTree writes a wait page's completion for every member of the group when it
+    opens, left ones included, so only pages a participant submits count as passed.)"""
+    [config] = run.rows('partner_selection_config')
+    num_rounds = int(config['num_rounds'])
+    pages = run.rows('page_times')
+    game = [row for row in pages if row['app_name'] == 'partner_selection']
+    assert game and max(int(row['round_number']) for row in game) == num_rounds
+    played = {row['participant_code'] for row in game}
+    everyone = {row['participant_code'] for row in pages}
+    routed_out = everyone - played
+    assert len(routed_out) == 2
+    for code in routed_out:
+        intro = [row['page_name'] for row in pages if row['participant_code'] == code and row['app_name'] == 'intro']
+        assert intro[-1] in {'Consent', 'Comprehension'}, intro  # left at the page that excluded them
+    dropped_from = {}
+    for row in run.rows('partner_selection_candidates'):
+        if row['dropped'] == '1' and row['participant_code']:
+            round_number = int(row['round'])
+            dropped_from[row['participant_code']] = min(round_number, dropped_from.get(row['participant_code'], round_number))
+    assert dropped_from, 'the timeouts case drops a candidate: nothing would be checked'
+    for code, round_number in dropped_from.items():
+        submitted = [row for row in game if row['participant_code'] == code and row['is_wait_page'] == '0']
+        assert all(int(row['round_number']) < round_number for row in submitted), (code, round_number)
+    for code in played:  # everyone who played reached the exit app's questionnaire and debrief
+        assert {'Questionnaire', 'Debrief'} <= {row['page_name'] for row in pages
+                                                if row['participant_code'] == code and row['app_name'] == 'exit'}
