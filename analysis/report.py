@@ -301,6 +301,25 @@ def _json_value(value):
 RESULTS_VERSION = 1
 
 
+def q0_sensitivity(trials, model_fits: dict, n_starts: int = 5, seed: int = 0, min_selectors: int = 1) -> pd.DataFrame:
+    """Rescorla–Wagner per treatment with q0 fixed at 1/3 (the fit already in ``model_fits``), from the data and
+    free: one row per rule × treatment × parameter (``q0`` = 'fixed 1/3', 'data', 'free'; then the columns of
+    :func:`analysis.learning_models.fit_by_treatment`'s estimates and its ``log_lik``)."""
+    rows = []
+    for rule, q0 in (('fixed 1/3', None), ('data', 'data'), ('free', 'free')):
+        if q0 is None and ('rescorla_wagner', 'per_treatment') in model_fits:
+            estimates, fits = model_fits[('rescorla_wagner', 'per_treatment')]
+        else:
+            estimates, fits = learning_models.fit_by_treatment(learning_models.RescorlaWagner(q0=q0 or 1 / 3), trials,
+                                                               n_starts=n_starts, seed=seed,
+                                                               min_selectors=min_selectors)
+        log_lik = fits.set_index('treatment')['log_lik']
+        rows.append(estimates.assign(q0=rule, log_lik=estimates['treatment'].map(log_lik)))
+    table = pd.concat(rows, ignore_index=True)
+    return table[['q0', 'treatment', 'parameter', 'estimate', 'se', 'ci_low', 'ci_high', 'at_bound', 'n_selectors',
+                  'log_lik']]
+
+
 def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boot: int = 200, mixed: str = 'auto',
                  per_selector: bool = False, n_starts: int = 5, seed: int = 0,
                  progress: bool = True, timings: dict | None = None, k_rounds: int = 3,
@@ -510,6 +529,15 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
                                          'delta_bic']),
         estimates=_records(estimates, ['model', 'treatment', 'parameter', 'estimate', 'se', 'ci_low', 'ci_high',
                                        'at_bound']))
+    q0_table = q0_sensitivity(trials, model_fits, n_starts=n_starts, seed=seed, min_selectors=MIN_SELECTORS)
+    page.text('What selectors expect before any return (the initial value q0) is not observed; a wrong one is '
+              'absorbed by the other parameters, the identity bias among them. The estimates above fix q0 at 1/3 '
+              '(break-even); below, Rescorla–Wagner refitted with q0 from the data (the mean return share of the '
+              'first choice, per treatment) and with q0 estimated. If the identity bias moves between these rows, '
+              'report the range (docs/coverage.md, "Initial value q0").')
+    page.table('Rescorla–Wagner per treatment by initial value q0', q0_table, 'learning_models_q0_sensitivity')
+    results['learning_models']['q0_sensitivity'] = _records(q0_table, ['q0', 'treatment', 'parameter', 'estimate',
+                                                                       'se', 'ci_low', 'ci_high', 'at_bound'])
     for model in (learning_models.RescorlaWagner(), learning_models.EWA()):
         page.table(f'Parameters of {model.name}', model.describe(), f'parameters_{model.name}')
         table = model_fits.get((model.name, 'per_selector'))
@@ -527,7 +555,7 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
             page.fill(mixed_slot, lambda: page.warning(f'Mixed logit: {exc}'))
         else:
             page.fill(mixed_slot, lambda: page.table(
-                'Mixed logit, random intercepts for selector and group (lme4 glmer, Laplace; Wald SEs)', mixed_table,
+                'Mixed logit, random intercept and round slope by selector, random intercept by group (lme4 glmer, Laplace; Wald SEs)', mixed_table,
                 'mixed_logit'))
             results['regressions']['mixed_logit'] = _records(mixed_table, ['term', 'estimate', 'se', 'ci_low',
                                                                            'ci_high', 'p_value'])

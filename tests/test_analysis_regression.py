@@ -1,6 +1,6 @@
 """Mixed logit (lme4 glmer through Rscript) and GEE: tidy output, recovery of known fixed effects from
-simulated random-intercept data, SEs against the GEE's robust SEs and a direct R fit, CI coverage,
-convergence flags, and a clear error when R or lme4 is missing."""
+simulated random-intercept and random-slope data, SEs against the GEE's robust SEs and a direct R fit, CI
+coverage, convergence flags, and a clear error when R or lme4 is missing."""
 import subprocess
 
 import numpy as np
@@ -19,8 +19,9 @@ TERMS = ['Intercept', 'C(treatment)[T.disclosed]', 'round0', 'round0:C(treatment
 TRUTH = np.array([-0.3, -0.6, 0.02, 0.12])
 
 
-def random_intercept_logit(n_groups, n_rounds, sd_selector, sd_group, seed, n_selectors=3, beta=TRUTH):
-    """Decisions from logit P(chose_ai) = x'beta + u_selector + u_group, treatments alternating by group."""
+def random_intercept_logit(n_groups, n_rounds, sd_selector, sd_group, seed, n_selectors=3, beta=TRUTH, sd_slope=0.0):
+    """Decisions from logit P(chose_ai) = x'beta + u_selector + u_group + v_selector·(round − 1), treatments
+    alternating by group (sd_slope > 0: each selector has its own round slope, independent of its intercept)."""
     rng = np.random.default_rng(seed)
     rows = []
     for g in range(n_groups):
@@ -28,9 +29,10 @@ def random_intercept_logit(n_groups, n_rounds, sd_selector, sd_group, seed, n_se
         u_group = rng.normal(0, sd_group)
         for s in range(n_selectors):
             u_selector = rng.normal(0, sd_selector)
+            v_selector = rng.normal(0, sd_slope) if sd_slope else 0.0
             for r in range(1, n_rounds + 1):
                 d = float(treatment == 'disclosed')
-                eta = beta @ [1, d, r - 1, (r - 1) * d] + u_selector + u_group
+                eta = beta @ [1, d, r - 1, (r - 1) * d] + u_selector + u_group + v_selector * (r - 1)
                 rows.append(dict(selector_id=f'g{g}s{s}', group_key=f'g{g}', treatment=treatment, round=r,
                                  chose_ai=float(rng.random() < 1 / (1 + np.exp(-eta)))))
     return pd.DataFrame(rows)
@@ -52,7 +54,15 @@ def clustered():
 
 @pytest.fixture(scope='module')
 def clustered_fit(clustered):
-    return mixed_logit(clustered)
+    # the data have no selector slopes: the random-slope model would be singular (slope SD at 0)
+    return mixed_logit(clustered, random_slope=False)
+
+
+@pytest.fixture(scope='module')
+def sloped():
+    # 200 groups × 3 selectors × 12 rounds; selectors' own round slopes with SD 0.15 (a learner moving
+    # 0.15 log-odds a round faster or slower than the mean), intercept SD 1.0, group SD 0.3
+    return random_intercept_logit(n_groups=200, n_rounds=12, sd_selector=1.0, sd_group=0.3, sd_slope=0.15, seed=12)
 
 
 def test_gee_and_mixed_logit_return_tidy_tables(decisions):
@@ -61,7 +71,10 @@ def test_gee_and_mixed_logit_return_tidy_tables(decisions):
     assert list(gee.columns) == TIDY_COLUMNS
     assert list(mixed.columns) == TIDY_COLUMNS + GLMM_COLUMNS
     assert gee['term'].tolist() == TERMS
-    assert mixed['term'].tolist() == TERMS + ['sd(selector)', 'sd(group)']
+    assert mixed['term'].tolist() == TERMS + ['sd(selector)', 'sd(selector:round0)', 'cor(selector)', 'sd(group)']
+    assert mixed.attrs['glmer']['random_slope']
+    intercepts_only = mixed_logit(decisions, random_slope=False)
+    assert intercepts_only['term'].tolist() == TERMS + ['sd(selector)', 'sd(group)']
     assert (mixed['model'] == 'mixed_logit_glmer').all()
     assert (gee['ci_low'] < gee['estimate']).all() and (gee['estimate'] < gee['ci_high']).all()
     fixed = mixed.iloc[:4]
@@ -92,6 +105,26 @@ def test_glmer_recovers_known_fixed_effects_and_random_sds(clustered_fit):
     assert np.all((se > 1e-3) & (se < 1))
 
 
+def test_random_slope_model_recovers_the_slope_sd_and_widens_only_the_round_terms_ses(sloped):
+    with_slope = mixed_logit(sloped).set_index('term')
+    without = mixed_logit(sloped, random_slope=False).set_index('term')
+    assert with_slope['converged'].all() and not with_slope['singular'].any()
+    assert abs(with_slope.loc['sd(selector:round0)', 'estimate'] - 0.15) < 0.04
+    assert abs(with_slope.loc['sd(selector)', 'estimate'] - 1.0) < 0.25
+    assert abs(with_slope.loc['cor(selector)', 'estimate']) < 0.5  # drawn independent
+    estimate, se = with_slope.loc[TERMS, 'estimate'].to_numpy(), with_slope.loc[TERMS, 'se'].to_numpy()
+    assert np.all(np.abs(estimate - TRUTH) < 3.5 * se), (estimate, se)
+    # Ignoring the selectors' slopes understates the round terms' uncertainty (by about a fifth here:
+    # measured 1.28×), much less so the round-1 terms'
+    slopes = ['round0', 'round0:C(treatment)[T.disclosed]']
+    assert (with_slope.loc[slopes, 'se'] > 1.15 * without.loc[slopes, 'se']).all()
+    round1 = ['Intercept', 'C(treatment)[T.disclosed]']
+    np.testing.assert_allclose(with_slope.loc[round1, 'se'], without.loc[round1, 'se'], rtol=0.25)
+    # and agree with the GEE's robust SEs
+    gee = gee_logit(sloped).set_index('term').loc[TERMS]
+    assert (with_slope.loc[TERMS, 'se'] / gee['se']).between(0.5, 2.0).all()
+
+
 def test_glmm_standard_errors_agree_with_gee_robust_ses_within_factor_two(clustered, clustered_fit):
     glmm = clustered_fit.set_index('term').loc[TERMS]
     gee = gee_logit(clustered).set_index('term').loc[TERMS]
@@ -103,19 +136,20 @@ def test_glmm_standard_errors_agree_with_gee_robust_ses_within_factor_two(cluste
         abs(gee.loc['round0:C(treatment)[T.disclosed]', 'estimate'])
 
 
-def test_fixed_effects_match_a_direct_glmer_formula_fit(tmp_path, decisions):
+def test_fixed_effects_match_a_direct_glmer_formula_fit(tmp_path, sloped):
     # Independent of the design-matrix plumbing: glmer on the raw columns with R's own factor coding.
-    frame = regression_frame(decisions)
+    frame = regression_frame(sloped)
     frame[['chose_ai', 'round0', 'treatment', 'selector_id', 'group_key']].to_csv(tmp_path / 'd.csv', index=False)
     script = ('library(lme4); d <- read.csv(commandArgs(TRUE)[1]); '
               'd$treatment <- factor(d$treatment, levels = c("hidden", "disclosed")); '
-              'f <- glmer(chose_ai ~ round0 * treatment + (1 | selector_id) + (1 | group_key), data = d, '
-              'family = binomial, control = glmerControl(optimizer = "bobyqa")); '
+              'f <- glmer(chose_ai ~ round0 * treatment + (1 + round0 | selector_id) + (1 | group_key), data = d, '
+              'family = binomial, control = glmerControl(optimizer = "nloptwrap", calc.derivs = FALSE, '
+              'optCtrl = list(xtol_rel = 1e-10, ftol_rel = 1e-12, maxeval = 1e5))); '
               'cat(sprintf("%.10f", c(fixef(f), sqrt(diag(as.matrix(vcov(f)))))), sep = "\\n")')
     out = subprocess.run(['Rscript', '-e', script, str(tmp_path / 'd.csv')], capture_output=True, text=True,
                          check=True).stdout.split()
     direct = np.array(out, float).reshape(2, 4)[:, [0, 2, 1, 3]]  # R's order: intercept, round0, treatment, ...
-    ours = mixed_logit(decisions).set_index('term').loc[TERMS]
+    ours = mixed_logit(sloped).set_index('term').loc[TERMS]
     # same likelihood, differently parametrised design: equal up to the optimizer's tolerance
     np.testing.assert_allclose(ours['estimate'], direct[0], atol=1e-4)
     np.testing.assert_allclose(ours['se'], direct[1], rtol=1e-3)
@@ -123,13 +157,15 @@ def test_fixed_effects_match_a_direct_glmer_formula_fit(tmp_path, decisions):
 
 def test_adaptive_quadrature_needs_a_single_random_effect_and_is_close_to_laplace():
     data = random_intercept_logit(n_groups=60, n_rounds=10, sd_selector=1.0, sd_group=0.0, seed=3, n_selectors=1)
-    laplace = mixed_logit(data, group=None)
-    agq = mixed_logit(data, group=None, n_agq=9)
+    laplace = mixed_logit(data, group=None, random_slope=False)
+    agq = mixed_logit(data, group=None, random_slope=False, n_agq=9)
     assert agq.attrs['glmer']['n_agq'] == 9 and agq['converged'].all()
     np.testing.assert_allclose(agq['estimate'][:4], laplace['estimate'][:4], atol=0.1)
     assert agq['estimate'].tolist() != laplace['estimate'].tolist()  # a different likelihood was maximised
-    with pytest.raises(ValueError, match='single random effect'):
-        mixed_logit(random_intercept_logit(20, 5, 1.0, 0.5, seed=4), n_agq=5)
+    with pytest.raises(ValueError, match='single scalar random effect'):
+        mixed_logit(random_intercept_logit(20, 5, 1.0, 0.5, seed=4), n_agq=5, random_slope=False)
+    with pytest.raises(ValueError, match='single scalar random effect'):
+        mixed_logit(data, group=None, n_agq=5)  # the random slope is a second random effect
 
 
 def test_singular_fit_is_flagged_not_dropped():
@@ -164,9 +200,11 @@ def test_missing_lme4_names_the_debian_packages(monkeypatch, tmp_path, decisions
 @pytest.mark.slow
 @pytest.mark.filterwarnings('ignore::analysis.regression.GLMMConvergenceWarning')  # group SD at 0 in a few
 def test_wald_ci_of_the_round_slope_covers_the_truth_about_95_percent():
+    # Selectors with their own slopes: the default model's Wald CI of the mean slope covers
     n_datasets, hits = 40, 0
     for seed in range(n_datasets):
-        data = random_intercept_logit(n_groups=40, n_rounds=10, sd_selector=1.0, sd_group=0.5, seed=1000 + seed)
+        data = random_intercept_logit(n_groups=40, n_rounds=10, sd_selector=1.0, sd_group=0.5, sd_slope=0.1,
+                                      seed=1000 + seed)
         row = mixed_logit(data).set_index('term').loc['round0']
         hits += row['ci_low'] <= TRUTH[2] <= row['ci_high']
     assert 0.85 <= hits / n_datasets <= 1.0, hits

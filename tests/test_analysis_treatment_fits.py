@@ -54,6 +54,9 @@ def test_report_fits_each_treatment_separately_without_a_hidden_bias(report_dir)
     assert 'Withheld' not in html  # 75 selectors per treatment: nothing withheld
     fits = pd.read_csv(report_dir / 'learning_models_fit_by_treatment.csv')
     assert fits.groupby('model')['treatment'].nunique().eq(2).all()
+    q0_rules = pd.read_csv(report_dir / 'learning_models_q0_sensitivity.csv')
+    assert set(q0_rules['q0']) == {'fixed 1/3', 'data', 'free'}
+    assert (q0_rules['treatment'].value_counts() > 0).all() and 'Rescorla–Wagner per treatment by initial value' in html
 
 
 def test_estimates_on_a_bound_are_flagged_and_get_no_se():
@@ -127,3 +130,19 @@ def test_clustered_se_matches_the_spread_over_simulated_datasets():
         assert 0.65 < ratio < 1.5, (name, ratio)
         covered = np.sum(np.abs(values - RW_TRUTH[name]) <= 1.959964 * ses)
         assert covered >= 16, (name, covered)
+
+
+def test_q0_sensitivity_shows_a_wrong_initial_value_shrinking_the_bias_and_free_q0_recovering_it():
+    from analysis.report import q0_sensitivity
+    # 240 optimistic selectors (they expect 60% back before any return; the fixed default is 1/3)
+    truth = dict(RW_TRUTH, q0=0.6)
+    decisions = _decisions('rescorla_wagner', truth, treatments=['disclosed'], n_groups=80, n_rounds=15, seed=5)
+    table = q0_sensitivity(prepare_trials(decisions), {}, n_starts=3).set_index(['q0', 'parameter'])
+    assert set(table.index.get_level_values('q0')) == {'fixed 1/3', 'data', 'free'}
+    free = table.loc['free']
+    for name in ('alpha', 'beta', 'bias', 'q0'):  # measured: 0.28, 10.3, -1.03, 0.61
+        assert abs(free.loc[name, 'estimate'] - truth[name]) < 3 * free.loc[name, 'se'], name
+    # q0 = 1/3 makes every first return a pleasant surprise: the bias shrinks towards 0 (measured -0.45)
+    assert table.loc[('fixed 1/3', 'bias'), 'estimate'] > -0.7
+    # the free q0 nests the fixed one: its likelihood is at least as high
+    assert free['log_lik'].iloc[0] >= table.loc['fixed 1/3', 'log_lik'].iloc[0]
