@@ -96,7 +96,7 @@ def estimates(data: pd.DataFrame, families=FAMILIES, q0=1 / 3, n_starts: int = 3
                     rows += _rows('gee', regression.gee_logit(data))
                 elif family == 'glmm':
                     table = regression.mixed_logit(data)
-                    rows += _rows('glmm', table[~table['term'].str.startswith('sd(')])
+                    rows += _rows('glmm', table[~table['term'].str.match(r'(sd|cor)\(')])
         except Exception as exc:  # noqa: BLE001  (recorded, the study goes on)
             rows.append(dict(family=family, treatment='', parameter='error', estimate=np.nan, se=np.nan,
                              ci_low=np.nan, ci_high=np.nan, at_bound=False, error=f'{type(exc).__name__}: {exc}'))
