@@ -534,7 +534,8 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
               'absorbed by the other parameters, the identity bias among them. The estimates above fix q0 at 1/3 '
               '(break-even); below, Rescorla–Wagner refitted with q0 from the data (the mean return share of the '
               'first choice, per treatment) and with q0 estimated. If the identity bias moves between these rows, '
-              'report the range (docs/coverage.md, "Initial value q0").')
+              'it depends on what selectors are assumed to expect at the start: report the range and lean on '
+              'the model-free contrasts above (docs/coverage.md, "Initial value q0").')
     page.table('Rescorla–Wagner per treatment by initial value q0', q0_table, 'learning_models_q0_sensitivity')
     results['learning_models']['q0_sensitivity'] = _records(q0_table, ['q0', 'treatment', 'parameter', 'estimate',
                                                                        'se', 'ci_low', 'ci_high', 'at_bound'])
