@@ -36,7 +36,7 @@ def test_simulate_then_report_writes_html_and_figures(tmp_path):
         assert heading in html
     assert 'Withheld' not in html and 'warning' not in result.stderr
     # the mixed logit runs in the background (R) but its table stays in its section
-    assert html.index('GEE (selector clusters') < html.index('Mixed logit, random intercepts') \
+    assert html.index('GEE (selector clusters') < html.index('Mixed logit, random intercept and round slope') \
         < html.index('<h2>Learning models</h2>')
     # readable headers in the page, snake_case in the CSVs; every table has its CSV
     assert '<th>AI-choice share (0-1)</th>' in html and 'share_ai' not in html
