@@ -10,7 +10,7 @@ returns → `settle_round`; after the last round `pay_beliefs`. The agents:
   keys `<session>-g<group>-<id>`), AI candidates A1.. with their presets (`ai_presets`, a quality mix), the
   human-like candidates H1.. with `human_preset` (default `human_like`: 11.4 of 30 returned, sd 6.5,
   ~48-character messages);
-* selectors choose by a learning model of `analysis.learning_models` (its `initial_state`, `utilities`,
+* selectors choose by a learning model of `ai_partners.learning` (the rules `analysis.learning_models` fits) (its `initial_state`, `utilities`,
   `update`, and the softmax `card_log_probabilities`), all selectors of all groups at once with numpy. A
   selector acts on what its page shows: the badge where there is one, else the message (longer than
   `perceive_ai_above` characters reads as AI). Its learned values are per *perceived* kind, and its belief
@@ -31,7 +31,7 @@ import pandas as pd
 
 from ai_partners import GameView
 from ai_partners.scripted import decision_rng, draw_message, draw_return
-from analysis.learning_models import AI, DEFAULT_Q0, MODELS, card_log_probabilities
+from ai_partners.learning import AI, DEFAULT_Q0, MODELS, card_log_probabilities
 from game_logic import export_schema, round_engine, session_config, society
 from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ai_partners import GameView
 from ai_partners.scripted import decision_rng, draw_message
-from analysis.learning_models import AI, HUMAN
+from ai_partners.learning import AI, HUMAN
 from game_logic import export_schema, round_engine, society
 
 from .config import PopulationConfig
