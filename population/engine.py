@@ -37,7 +37,15 @@ from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules
 
 from .config import PopulationConfig
 
-__all__ = ['run', 'Script', 'Result', 'round_rules', 'selector_code', 'candidate_key', 'write_exports']
+__all__ = ['run', 'Script', 'Result', 'round_rules', 'selector_marks', 'selector_code', 'candidate_key', 'write_exports']
+
+
+def selector_marks(config: PopulationConfig) -> dict:
+    """The decisions export's selector columns: every selector of a run is an agent, marked as the app marks
+    its AI selectors (`random`, `learner:<model>`, the parameters as set)."""
+    policy = config.selector_policy
+    return dict(selector_kind='ai', selector_policy=policy if policy == 'random' else f'learner:{policy}',
+                selector_params=json.dumps(dict(config.selector_params), sort_keys=True))
 
 
 def round_rules(config: PopulationConfig) -> RoundRules:
@@ -324,7 +332,8 @@ def decision_rows(result: Result):
             payment = result.belief_payments.get(code)
             yield dict(
                 session_code=config.session_code, group_id=gr.group, treatment=gr.treatment, round=gr.round,
-                selector_id=code, selector_label='', n_candidates_offered=len(cards), n_ai_offered=n_ai,
+                selector_id=code, selector_label='', **selector_marks(config),
+                n_candidates_offered=len(cards), n_ai_offered=n_ai,
                 ai_share_offered=round(n_ai / len(cards), 6) if cards else '',
                 offered_candidate_ids=';'.join(card.candidate_id for card in cards),
                 offered_kinds=';'.join(kinds),

@@ -36,7 +36,8 @@ OVERRIDES = ['num_rounds=3']
 # Every page a selector can see before the debrief: the intro app's, partner_selection's page_sequence
 # minus the candidates' pages and the arrival wait page of online sessions, and the exit app's questionnaire.
 SELECTOR_PAGES = {'Consent', 'Rules', 'Comprehension', 'LabGroupingWaitPage', 'Instructions', 'RoundStart',
-                  'MessagesWaitPage', 'AIMessagesGate', 'Choose', 'ChoicesWaitPage', 'ReturnsGate', 'Feedback',
+                  'MessagesWaitPage', 'AIMessagesGate', 'Choose', 'ChoicesWaitPage', 'AIChoicesGate', 'ReturnsGate',
+                  'Feedback',
                   'Questionnaire'}
 # A trustor's: the intro app's, trust_game's own (no wait page between Send and Results but the gate),
 # and the questionnaire.

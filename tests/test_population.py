@@ -44,7 +44,7 @@ def test_pair_and_small_society_exports_pass_read_export(engine, tmp_path):
         assert len(frames['candidates']) == config.groups * config.session.num_candidates * config.rounds
         decisions = pd.read_csv(paths['decisions'], keep_default_na=False)
         for column in export_schema.DECISION_COLUMNS:
-            if column not in ('selector_label', 'belief_guesses', 'belief_n_correct', 'belief_round_paid',
+            if column not in ('selector_label', 'selector_params', 'belief_guesses', 'belief_n_correct', 'belief_round_paid',
                               'chosen_badge', 'offered_badges'):
                 assert (decisions[column].astype(str) != '').all(), column
         assert json.loads((tmp_path / name / 'population.json').read_text())['rounds'] == config.rounds
@@ -253,8 +253,10 @@ def test_an_otree_bot_session_replayed_by_the_engine_gives_the_same_export_rows(
     config_row = pd.read_csv(bot.export_path('partner_selection_config'), **read).iloc[0].to_dict()
     result = replay_export(decisions, candidates, config_row)
     ours = result.decisions_frame().astype(str)
-    # not decisions: the participant label and the seconds on the page (people's, not the rules')
-    for column in set(export_schema.DECISION_COLUMNS) - {'selector_label', 'seconds_on_choice_page'}:
+    # not decisions: the participant label, the seconds on the page (people's, not the rules') and who the
+    # selector is (the app's are people, the replay's are its scripted agents)
+    for column in set(export_schema.DECISION_COLUMNS) - {'selector_label', 'seconds_on_choice_page', 'selector_kind',
+                                                         'selector_policy', 'selector_params'}:
         assert ours[column].tolist() == decisions[column].tolist(), column
     theirs = candidates[candidates['kind'] == 'ai'].reset_index(drop=True)
     mine = result.candidates_frame().astype(str)
