@@ -46,7 +46,7 @@ _SCHEMAS = {
 _CONFIG_ID = ('config_name', 'config_id')
 _COMPOSITION = ('group_incomplete', 'group_selectors', 'group_human_candidates', 'group_ai_candidates')
 # Before AI selectors every selector was a person: files without the marks read as human (see validate_decisions).
-_SELECTOR_MARKS = ('selector_kind', 'selector_policy', 'selector_params')
+_SELECTOR_MARKS = ('selector_kind', 'selector_policy', 'selector_params', 'choice_fallback')
 _ADDED_LATER = {
     'decisions': ('belief_round_paid', *_CONFIG_ID, *_COMPOSITION, *_SELECTOR_MARKS),
     'candidates': (*_CONFIG_ID, *_COMPOSITION),

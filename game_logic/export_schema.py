@@ -69,6 +69,8 @@ SELECTOR_MARK_COLUMNS = (
                               '(`rescorla_wagner` / `ewa`), `llm:<model>`'),
     Column('selector_params', "JSON of the learner's parameters as used (sampled ones drawn), for `learner` and for "
                               "`llm` selectors whose fallback is the learner; else empty"),
+    Column('choice_fallback', "1 if an AI selector's choice is its fallback policy's (`ai_selector_fallback`: the "
+                              'llm call failed, the reason is in the AI-calls export), else 0'),
 )
 
 # partner_selection `custom_export`: one row per selector × played round

@@ -36,8 +36,9 @@ class GroupCells:
 def selector_marks(seat) -> dict:
     """Who the selector is: a human participant or an AI selector, with its policy and parameters."""
     if isinstance(seat, AISelector):
-        return dict(selector_kind='ai', selector_policy=seat.policy, selector_params=seat.params_json)
-    return dict(selector_kind='human', selector_policy='human', selector_params='')
+        return dict(selector_kind='ai', selector_policy=seat.policy, selector_params=seat.params_json,
+                    choice_fallback=flag(seat.choice_fallback))
+    return dict(selector_kind='human', selector_policy='human', selector_params='', choice_fallback=0)
 
 
 def decision_row(player, group_cells) -> dict:

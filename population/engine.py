@@ -45,7 +45,7 @@ def selector_marks(config: PopulationConfig) -> dict:
     its AI selectors (`random`, `learner:<model>`, the parameters as set)."""
     policy = config.selector_policy
     return dict(selector_kind='ai', selector_policy=policy if policy == 'random' else f'learner:{policy}',
-                selector_params=json.dumps(dict(config.selector_params), sort_keys=True))
+                selector_params=json.dumps(dict(config.selector_params), sort_keys=True), choice_fallback=0)
 
 
 def round_rules(config: PopulationConfig) -> RoundRules:
