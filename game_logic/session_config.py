@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from urllib.parse import urlsplit
 from dataclasses import dataclass, make_dataclass
 from typing import Mapping
 
@@ -383,6 +384,10 @@ def ai_selector_problems(config: SessionConfig) -> list:
     if not policies or unknown:
         problems.append(f"ai_selector_policies must be a comma list of {', '.join(AI_SELECTOR_POLICIES)}, "
                         f'got {config.ai_selector_policies!r}')
+    if config.num_ai_selectors and 'llm' in policies and urlsplit(config.llm_base_url.strip()).scheme not in (
+            'http', 'https'):
+        # The value itself is not echoed: a URL may carry user:password@.
+        problems.append('llm_base_url must be an http:// or https:// URL when an AI selector uses llm')
     try:
         params = parse_selector_params(config.ai_selector_params)
     except ValueError as error:

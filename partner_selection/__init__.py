@@ -44,7 +44,7 @@ class Group(BaseGroup):
     display_labels = models.LongStringField(initial='{}', doc='JSON: candidate id -> card letter this round')
     ai_messages_requested_at = models.FloatField(initial=0, doc='epoch seconds the AI messages were requested')
     ai_messages_collected = models.BooleanField(initial=False)
-    ai_choices_requested_at = models.FloatField(initial=0, doc='epoch seconds the AI selectors\' choices were requested')
+    ai_choices_requested_at = models.FloatField(initial=0, doc="epoch seconds the AI selectors' choices were requested")
     choices_processed = models.BooleanField(initial=False, doc='every choice, human and AI, is in; return slots set')
     ai_returns_requested_at = models.FloatField(initial=0)
     round_settled = models.BooleanField(initial=False, doc='all returns in and payoffs set')

@@ -176,9 +176,10 @@ def ai_selector_settings(group: Group, selector_id: str) -> SelectorSettings:
     policy = config.ai_selector_policy_of(int(selector_id[1:]))
     params = resolve_params(session_config.parse_selector_params(config.ai_selector_params), config.ai_selector_model,
                             config.ai_seed, candidate_key(group, selector_id))
-    return SelectorSettings(policy=policy, model=config.ai_selector_model, params=params,
-                            fallback=config.ai_selector_fallback, perceive_ai_above=config.ai_selector_perceive_ai_above,
-                            ai_seed=config.ai_seed, llm=ai_settings_of(group) if policy == 'llm' else None)
+    return SelectorSettings(
+        policy=policy, model=config.ai_selector_model, params=params, fallback=config.ai_selector_fallback,
+        perceive_ai_above=config.ai_selector_perceive_ai_above, ai_seed=config.ai_seed,
+        llm=ai_settings_of(group) if policy == 'llm' else None)
 
 
 def ai_selector_agent(seat: AISelector):

@@ -240,11 +240,12 @@ class PlayerBot(Bot):
             policy = config_of(self.group).ai_selector_policy_of(i)
             expect(seat.policy.split(':')[0], policy)
             expect(seat.chosen_candidate_id, 'in', seat.offered_candidate_ids.split(';'))
-            expect(seat.choice, seat.offered_display_labels.split(';')[seat.offered_candidate_ids.split(';').index(
-                seat.chosen_candidate_id)])
+            letters = dict(zip(seat.offered_candidate_ids.split(';'), seat.offered_display_labels.split(';')))
+            expect(seat.choice, letters[seat.chosen_candidate_id])
             expect(seat.amount_returned <= seat.amount_sent * config['multiplier'], True)
             expect(seat.payoff, config['endowment'] - seat.amount_sent + seat.amount_returned)
-            calls = [c for c in AICall.filter(group=self.group, candidate_id=seat.selector_id) if c.decision == 'choice']
+            calls = [c for c in AICall.filter(group=self.group, candidate_id=seat.selector_id)
+                     if c.decision == 'choice']
             expect(len(calls), 1)
             expect(calls[0].fallback, seat.choice_fallback)
 

@@ -10,8 +10,8 @@ returns → `settle_round`; after the last round `pay_beliefs`. The agents:
   keys `<session>-g<group>-<id>`), AI candidates A1.. with their presets (`ai_presets`, a quality mix), the
   human-like candidates H1.. with `human_preset` (default `human_like`: 11.4 of 30 returned, sd 6.5,
   ~48-character messages);
-* selectors choose by a learning model of `ai_partners.learning` (the rules `analysis.learning_models` fits) (its `initial_state`, `utilities`,
-  `update`, and the softmax `card_log_probabilities`), all selectors of all groups at once with numpy. A
+* selectors choose by a learning model of `ai_partners.learning` (the rules `analysis.learning_models` fits:
+  its `initial_state`, `utilities`, `update`, and the softmax `card_log_probabilities`), all selectors of all groups at once with numpy. A
   selector acts on what its page shows: the badge where there is one, else the message (longer than
   `perceive_ai_above` characters reads as AI). Its learned values are per *perceived* kind, and its belief
   guesses (when elicited) are the perceived kinds. It sends the whole endowment.
@@ -37,7 +37,8 @@ from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules
 
 from .config import PopulationConfig
 
-__all__ = ['run', 'Script', 'Result', 'round_rules', 'selector_marks', 'selector_code', 'candidate_key', 'write_exports']
+__all__ = ['run', 'Script', 'Result', 'round_rules', 'selector_marks', 'selector_code', 'candidate_key',
+           'write_exports']
 
 
 def selector_marks(config: PopulationConfig) -> dict:

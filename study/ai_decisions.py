@@ -28,7 +28,7 @@ def ai_call_model(group_model, app_name: str):
         __doc__=ai_call_model.__doc__,
         group=models.Link(group_model),
         round_number=models.IntegerField(),
-        candidate_id=models.StringField(doc='the AI: candidate id, AI selector id (S1, …), or trustee id in trust_game'),
+        candidate_id=models.StringField(doc='the AI: candidate id, AI selector id (S1, …), or trustee id (trust_game)'),
         counterpart=models.StringField(doc='participant code of the selector / trustor, for returns'),
         decision=models.StringField(),
         policy=models.StringField(),

@@ -107,7 +107,8 @@ def test_parameters_given_drawn_or_declared():
     spec = dict(alpha=0.25, beta=(2.0, 10.0))
     first = resolve_params(spec, 'rescorla_wagner', 7, 'sess-g1-S1')
     assert first['alpha'] == 0.25 and 2.0 <= first['beta'] <= 10.0
-    assert first['bias'] == MODELS['rescorla_wagner']().params['bias'].init and first['q0'] == pytest.approx(1 / 3, abs=1e-6)
+    assert first['bias'] == MODELS['rescorla_wagner']().params['bias'].init
+    assert first['q0'] == pytest.approx(1 / 3, abs=1e-6)
     assert resolve_params(spec, 'rescorla_wagner', 7, 'sess-g1-S1') == first  # reproducible (a restart draws the same)
     draws = {resolve_params(spec, 'rescorla_wagner', 7, f'sess-g1-S{i}')['beta'] for i in range(1, 30)}
     assert len(draws) == 29 and min(draws) >= 2.0 and max(draws) <= 10.0
@@ -126,8 +127,8 @@ def test_random_and_learner_send_the_endowment_and_guess_perceived_kinds():
 
 def test_a_valid_reply_gives_card_amount_beliefs_and_reason():
     v = view(selector_chooses_amount=True, elicit_beliefs=True)
-    reply = 'Sure! {"card": "K", "amount": 7, "beliefs": {"B": "human", "K": "AI", "D": "human"}, "reason": "kind words"}'
-    assert parse_choice_reply(reply, v) == dict(card='K', amount=7, beliefs=['human', 'ai', 'human'], reason='kind words')
+    reply = 'Sure! {"card": "K", "amount": 7, "beliefs": {"B": "human", "K": "AI", "D": "human"}, "reason": "kind"}'
+    assert parse_choice_reply(reply, v) == dict(card='K', amount=7, beliefs=['human', 'ai', 'human'], reason='kind')
     assert parse_choice_reply('{"card": "Candidate D"}', view())['card'] == 'D'
 
 
@@ -214,7 +215,8 @@ def test_the_prompt_shows_cards_badges_history_and_rules_as_the_page_does():
     assert '- Round 2: no choice (time ran out).' in user
     assert 'Each candidate carries a label saying "AI" or "Human".' in system
     hidden = choice_messages(view(3, tuple(SelectorCard(c.label, '', c.message) for c in cards)))
-    assert '[label:' not in hidden[1]['content'] and 'You will not be told which candidate is which.' in hidden[0]['content']
+    assert '[label:' not in hidden[1]['content']
+    assert 'You will not be told which candidate is which.' in hidden[0]['content']
 
 
 def test_a_bad_selector_setting_is_refused():
