@@ -207,7 +207,9 @@ def rules_before_grouping(player) -> dict:
     treatment = rotation[0] if len(set(rotation)) == 1 else ''
     return dict(
         **{name: getattr(config, name) for name in CONFIG_ON_PAGES},
-        **composition_vars(config.num_selectors, config.num_human_candidates, config.num_ai_candidates),
+        # AI selectors count among the selectors, as on the game's pages (group_counts)
+        **composition_vars(config.num_selectors + config.num_ai_selectors, config.num_human_candidates,
+                           config.num_ai_candidates),
         treatment=treatment, identity_shown=treatment not in ('hidden', ''),
         elicit_beliefs=round_engine.elicits_beliefs(config.elicit_beliefs, treatment) if treatment
         else config.elicit_beliefs,
