@@ -115,8 +115,10 @@ DECISION_SCHEMA = (
                            '`selector_payoff`); set when the last round is settled'),
     Column('belief_round_paid', "1 if this round's guesses are paid (`belief_payment`: one round drawn per selector, "
                                 'or all rounds), 0 if not, empty if not elicited; set when the last round is settled'),
-    Column('seconds_on_choice_page', "seconds from the choice page's load to its submission"),
-    Column('choice_timed_out', "1 if the selector's choice page timed out (no choice recorded)"),
+    Column('seconds_on_choice_page', "seconds from the choice page's load to its submission (an AI selector: its "
+                                     'decision\'s latency)'),
+    Column('choice_timed_out', "1 if the selector's choice page timed out (no choice recorded); always 0 for an AI "
+                               "selector (a late choice is its fallback's, `choice_fallback`)"),
     *CONFIG_ID_COLUMNS,
     *GROUP_COMPOSITION_COLUMNS,
 )
