@@ -69,6 +69,15 @@ SESSION_CONFIGS = [
         **_PS,
     ),
     dict(
+        name='ps_ai_selectors',
+        display_name='Partner selection: hidden, with 2 AI selectors (a learner and a random chooser) beside people',
+        identity='hidden',
+        elicit_beliefs=True,
+        num_ai_selectors=2,
+        ai_selector_policies='learner,random',
+        **_PS,
+    ),
+    dict(
         name='ps_online',
         display_name='Partner selection online: groups form by arrival time (room "online")',
         grouping='arrival',

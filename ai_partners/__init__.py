@@ -14,6 +14,8 @@
 
 Policies: 'scripted' (seeded, presets 'prosocial_ai' and 'human_like') and 'llm' (any OpenAI-compatible
 chat-completions endpoint, falling back to the scripted preset with a recorded reason).
+AI selectors (selector seats the server plays): ai_partners.selectors, policies 'random', 'learner' (the
+rules of ai_partners.learning) and 'llm'.
 See docs/ai_partners.md.
 """
 from .background import DecisionBroker, broker
@@ -22,9 +24,11 @@ from .config import PartnerSettings, read_settings
 from .decision import AI_DECISION_COLUMNS, AIDecision, GameView
 from .partners import Partner, ScriptedPartner, make_partner
 from .scripted import PRESETS, Preset
+from .selectors import SelectorCard, SelectorSettings, SelectorView, make_selector
 
 __all__ = [
     'make_partner', 'GameView', 'AIDecision', 'broker',
     'AI_DECISION_COLUMNS', 'CONFIG_DEFAULTS', 'DecisionBroker', 'Partner', 'PartnerSettings',
     'PRESETS', 'Preset', 'ScriptedPartner', 'read_settings',
+    'make_selector', 'SelectorCard', 'SelectorSettings', 'SelectorView',
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .decision import DECISIONS, AIDecision, GameView
 from .partners import check_amounts, check_view
+from .selectors import check_selector_view
 
 log = logging.getLogger('ai_partners')
 
@@ -49,12 +50,15 @@ class DecisionBroker:
 
         Returns True if started, False if a decision under this key is already pending (a page
         reload must not start a second call). kwargs for 'return': amount_sent, amount_received,
-        counterpart.
+        counterpart. partner may be an AI selector (ai_partners.selectors) with decision 'choice'.
         """
-        if decision not in DECISIONS:
-            raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+        if decision not in (*DECISIONS, 'choice'):
+            raise ValueError(f"decision must be one of {(*DECISIONS, 'choice')}, got {decision!r}")
         # Bad input is the caller's bug: say so now, not as a fallback at collect time.
-        check_view(view)
+        if decision == 'choice':  # an AI selector's (ai_partners.selectors)
+            check_selector_view(view)
+        else:
+            check_view(view)
         if decision == 'return':
             check_amounts(kwargs.get('amount_sent'), kwargs.get('amount_received'))
         with self._lock:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ['ai_choice_share', 'early_late_shares', 'compare_early_late']
+__all__ = ['ai_choice_share', 'ai_choice_share_by_selector_kind', 'early_late_shares', 'compare_early_late']
 
 
 def ai_choice_share(data: pd.DataFrame, round: str = 'round', treatment: str = 'treatment',
@@ -79,6 +79,46 @@ def ai_choice_share(data: pd.DataFrame, round: str = 'round', treatment: str = '
 
 SHARE_COLUMNS = ['treatment', 'quantity', 'rounds', 'n_selectors', 'n_choices', 'estimate', 'chance', 'se', 'z',
                  'p_value', 'ci_low', 'ci_high', 'note']
+
+
+def ai_choice_share_by_selector_kind(data: pd.DataFrame, kind: str = 'selector_kind', round: str = 'round',
+                                     treatment: str = 'treatment', dv: str = 'chose_ai',
+                                     chance: str = 'ai_share_offered') -> pd.DataFrame:
+    """AI-choice share per treatment × selector kind (human / ai: AI selectors, session config
+    num_ai_selectors) × round, and over all rounds (round = 'all'); descriptive, no CIs.
+
+    Parameters
+    ----------
+    data : long DataFrame, one row per selector × round (validated decisions); rows whose ``dv`` is empty
+        (no choice) are left out.
+
+    Returns
+    -------
+    DataFrame with columns ``treatment``, ``selector_kind``, ``round`` (a number, or ``'all'``),
+    ``n_choices``, ``n_ai_chosen``, ``share_ai``, ``chance`` (mean ai_share_offered).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame(dict(treatment='hidden', selector_kind=['human', 'ai', 'ai'], round=1,
+    ...                          chose_ai=[1.0, 0.0, 1.0], ai_share_offered=0.5))
+    >>> ai_choice_share_by_selector_kind(rows)[['selector_kind', 'round', 'share_ai']].values.tolist()
+    [['ai', 1, 0.5], ['ai', 'all', 0.5], ['human', 1, 1.0], ['human', 'all', 1.0]]
+    """
+    data = data[data[dv].notna()]
+    keys = [treatment, kind]
+    by_round = data.groupby([*keys, round], sort=True).agg(
+        n_choices=(dv, 'size'), n_ai_chosen=(dv, 'sum'), chance=(chance, 'mean')).reset_index()
+    overall = data.groupby(keys, sort=True).agg(
+        n_choices=(dv, 'size'), n_ai_chosen=(dv, 'sum'), chance=(chance, 'mean')).reset_index()
+    overall[round] = 'all'
+    by_round[round] = by_round[round].astype(int).astype(object)  # validated rounds are floats
+    table = pd.concat([by_round, overall], ignore_index=True)
+    table['order'] = table[round].map(lambda r: float('inf') if r == 'all' else float(r))
+    table = table.sort_values([*keys, 'order'], kind='stable').drop(columns='order').reset_index(drop=True)
+    table['n_ai_chosen'] = table['n_ai_chosen'].astype(int)
+    table['share_ai'] = table['n_ai_chosen'] / table['n_choices']
+    table = table.rename(columns={treatment: 'treatment', kind: 'selector_kind', round: 'round'})
+    return table[['treatment', 'selector_kind', 'round', 'n_choices', 'n_ai_chosen', 'share_ai', 'chance']]
 
 
 def _windows(rounds, k_rounds: int):

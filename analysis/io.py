@@ -45,8 +45,10 @@ _SCHEMAS = {
 # column read as empty (unknown).
 _CONFIG_ID = ('config_name', 'config_id')
 _COMPOSITION = ('group_incomplete', 'group_selectors', 'group_human_candidates', 'group_ai_candidates')
+# Before AI selectors every selector was a person: files without the marks read as human (see validate_decisions).
+_SELECTOR_MARKS = ('selector_kind', 'selector_policy', 'selector_params', 'choice_fallback')
 _ADDED_LATER = {
-    'decisions': ('belief_round_paid', *_CONFIG_ID, *_COMPOSITION),
+    'decisions': ('belief_round_paid', *_CONFIG_ID, *_COMPOSITION, *_SELECTOR_MARKS),
     'candidates': (*_CONFIG_ID, *_COMPOSITION),
     'trust_game': _CONFIG_ID,
 }
@@ -372,7 +374,8 @@ def validate_decisions(data: pd.DataFrame, source: str = 'decisions') -> pd.Data
     out = data.copy()
     for column in _ADDED_LATER['decisions']:
         if column not in out.columns:
-            out[column] = ''
+            out[column] = 'human' if column in ('selector_kind', 'selector_policy') else ''
+    out['selector_kind'] = _check_choice(out, 'selector_kind', KINDS, source)
     out['treatment'] = _check_choice(out, 'treatment', TREATMENTS, source)
     for column in ('session_code', 'selector_id'):
         blank = _blank(out[column])

@@ -411,6 +411,12 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
         page.warning(few('bootstrap CIs of the AI-choice share and the comparison with chance'))
     page.table(f'Share choosing an AI candidate (selector-clustered bootstrap CIs, {n_boot} replicates)',
                _withhold(shares, ['ci_low', 'ci_high', 'above_chance'], small), 'ai_choice_share')
+    if sample['selector_kind'].nunique() > 1:
+        # Sessions with AI selectors beside people (num_ai_selectors): how each kind of selector chose.
+        page.text('Human and AI selectors (session config num_ai_selectors) chose among the same cards. The other '
+                  'tables and fits pool both kinds; this one splits them (descriptive).')
+        page.table('Share choosing an AI candidate by selector kind (round "all": every round)',
+                   curves.ai_choice_share_by_selector_kind(sample), 'ai_choice_by_selector_kind')
     page.text('Flat versus learning, per treatment: the flat model p(t) = p against the exponential curve '
               'p(t) = p_inf − (p_inf − p0)·exp(−k(t−1)), both by maximum likelihood. Under a flat series k and '
               'p_inf are not identified and the likelihood-ratio statistic has no chi-square reference, so the '

@@ -270,7 +270,9 @@ def simulate_session(model: str = 'rescorla_wagner', params: dict | None = None,
             card = position[s]
             decisions.append(dict(
                 session_code=session_code, group_id=g + 1, treatment=t, round=rnd, selector_id=selector_ids[s],
-                selector_label='', n_candidates_offered=C, n_ai_offered=n_ai, ai_share_offered=round(n_ai / C, 6),
+                selector_label='', selector_kind='human', selector_policy='human', selector_params='',
+                choice_fallback=0,
+                n_candidates_offered=C, n_ai_offered=n_ai, ai_share_offered=round(n_ai / C, 6),
                 offered_candidate_ids=';'.join(candidate_ids[c] for c in order[s]),
                 offered_kinds=';'.join(kinds_s), offered_badges=';'.join(badges[s]),
                 offered_display_labels=';'.join(card_labels),

@@ -61,6 +61,18 @@ GROUP_COMPOSITION_COLUMNS = (
     Column('group_ai_candidates', 'AI candidates in the group (A; `num_ai_candidates`)'),
 )
 
+# Who made a choice: a human selector or an AI selector (session config num_ai_selectors).
+SELECTOR_MARK_COLUMNS = (
+    Column('selector_kind', '`human`, or `ai` for an AI selector (a selector seat the server plays, '
+                            '`num_ai_selectors`; the population engine\'s selectors are all `ai`)'),
+    Column('selector_policy', '`human`, or the AI selector\'s policy: `random`, `learner:<model>` '
+                              '(`rescorla_wagner` / `ewa`), `llm:<model>`'),
+    Column('selector_params', "JSON of the learner's parameters as used (sampled ones drawn), for `learner` and for "
+                              "`llm` selectors whose fallback is the learner; else empty"),
+    Column('choice_fallback', "1 if an AI selector's choice is its fallback policy's (`ai_selector_fallback`: the "
+                              'llm call failed, the reason is in the AI-calls export), else 0'),
+)
+
 # partner_selection `custom_export`: one row per selector × played round
 DECISION_SCHEMA = (
     Column('session_code', 'oTree session code'),
@@ -68,8 +80,9 @@ DECISION_SCHEMA = (
                        "in `arrival` sessions it need not start at 1)"),
     Column('treatment', '`hidden`, `disclosed` or `false_label`'),
     Column('round', 'round number, 1-based'),
-    Column('selector_id', 'participant code of the selector'),
-    Column('selector_label', 'participant label (lab seat or Prolific PID), may be empty'),
+    Column('selector_id', 'participant code of the selector; an AI selector: `<session>-g<group>-S<n>`'),
+    Column('selector_label', 'participant label (lab seat or Prolific PID), may be empty (always for an AI selector)'),
+    *SELECTOR_MARK_COLUMNS,
     Column('n_candidates_offered', 'active candidates shown this round'),
     Column('n_ai_offered', 'how many of them were AI'),
     Column('ai_share_offered', '`n_ai_offered / n_candidates_offered`: the chance level of choosing an AI'),
@@ -102,8 +115,10 @@ DECISION_SCHEMA = (
                            '`selector_payoff`); set when the last round is settled'),
     Column('belief_round_paid', "1 if this round's guesses are paid (`belief_payment`: one round drawn per selector, "
                                 'or all rounds), 0 if not, empty if not elicited; set when the last round is settled'),
-    Column('seconds_on_choice_page', "seconds from the choice page's load to its submission"),
-    Column('choice_timed_out', "1 if the selector's choice page timed out (no choice recorded)"),
+    Column('seconds_on_choice_page', "seconds from the choice page's load to its submission (an AI selector: its "
+                                     'decision\'s latency)'),
+    Column('choice_timed_out', "1 if the selector's choice page timed out (no choice recorded); always 0 for an AI "
+                               "selector (a late choice is its fallback's, `choice_fallback`)"),
     *CONFIG_ID_COLUMNS,
     *GROUP_COMPOSITION_COLUMNS,
 )
@@ -142,14 +157,16 @@ AI_CALL_SCHEMA = (
     Column('group_id', 'partner_selection: the mini-society number; trust_game: the pair id'),
     Column('round', 'round number, 1-based'),
     Column('app', '`partner_selection` or `trust_game`'),
-    Column('candidate_id', 'the AI candidate / trustee id'),
-    Column('decision', '`message` or `return`'),
-    Column('policy', 'who decided: the configured policy, `scripted` or `llm`'),
+    Column('candidate_id', 'the AI candidate / trustee id, or the AI selector id (`S1`, …) for a `choice`'),
+    Column('decision', '`message` or `return`; `choice` for an AI selector\'s choice'),
+    Column('policy', 'who decided: the configured policy, `scripted` or `llm`; an AI selector\'s `random`, '
+                     '`learner` or `llm`'),
     Column('model', "scripted: the preset name; llm: the model named in the endpoint's reply (else `llm_model`)"),
     Column('endpoint_host', 'host:port of the LLM endpoint (empty for scripted); never the key'),
     Column('prompt_json', 'the prompt sent (JSON string literal; empty for scripted)'),
     Column('raw_reply_json', 'the raw reply text (JSON string literal)'),
-    Column('parsed_value', 'the decision used (message text as JSON literal, or the integer return)'),
+    Column('parsed_value', 'the decision used (message text as JSON literal, the integer return, or a choice as '
+                           'a JSON object: `card` letter, `amount` sent, `beliefs` per card in card order, `reason`)'),
     Column('latency_ms', 'wall time of the call'),
     Column('prompt_tokens', 'as reported by the endpoint (empty if not)'),
     Column('completion_tokens', 'as reported by the endpoint (empty if not)'),

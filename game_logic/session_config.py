@@ -8,7 +8,9 @@ No oTree import here.
 """
 from __future__ import annotations
 
+import json
 import os
+from urllib.parse import urlsplit
 from dataclasses import dataclass, make_dataclass
 from typing import Mapping
 
@@ -17,6 +19,11 @@ IDENTITIES = ('disclosed', 'hidden', 'false_label')
 UNDISCLOSED_IDENTITIES = ('hidden', 'false_label')
 PARTNER_KINDS = ('human', 'ai')
 AI_POLICIES = ('scripted', 'llm')
+# How an AI selector (a selector seat played by the server) chooses, and what its faults fall back to.
+AI_SELECTOR_POLICIES = ('random', 'learner', 'llm')
+AI_SELECTOR_FALLBACKS = ('random', 'learner')
+# The learning rules an AI `learner` selector plays (ai_partners.learning.MODELS).
+AI_SELECTOR_MODELS = ('rescorla_wagner', 'ewa')
 GROUPINGS = ('lab', 'arrival')
 # What happens to participants who cannot fill a group (fewer than num_selectors + num_human_candidates).
 REMAINDER_POLICIES = ('smaller_group', 'leave')
@@ -204,6 +211,27 @@ FIELDS = (
     Field('ai_min_return_seconds', float, 3.0, _BOTH,
           'round feedback / an AI trustee\'s return appears no sooner than this after the choices, in '
           'every treatment (timing must not reveal an AI)', low=0, high=3600),
+    # --- partner_selection: AI selectors (selector seats played by the server, docs/partner_selection.md) ---
+    Field('num_ai_selectors', int, 0, _PS,
+          'AI selectors per group besides the num_selectors human ones (S1, S2, …; they live on the server, no '
+          'seat): they choose among the same cards, by ai_selector_policies', low=0, high=100),
+    Field('ai_selector_policies', str, 'learner', _PS,
+          'comma list of random, learner, llm, cycled over the AI selectors S1, S2, … (e.g. '
+          "'llm,llm,learner'); llm uses the llm_* endpoint fields"),
+    Field('ai_selector_model', str, 'rescorla_wagner', _PS,
+          "the learner's rule (ai_partners.learning, the rule analysis.learning_models fits)",
+          choices=AI_SELECTOR_MODELS),
+    Field('ai_selector_params', str, '', _PS,
+          'JSON object of the learner\'s parameters, e.g. {"alpha": 0.3, "beta": [2, 10]}: a number is given, '
+          'a [low, high] pair is drawn uniformly for each AI selector (seeded by ai_seed); missing: the '
+          "model's declared start value; q0 (the starting value) also allowed"),
+    Field('ai_selector_fallback', str, 'learner', _PS,
+          'what an llm AI selector\'s choice falls back to (flagged) on a fault: timeout, unreachable endpoint, '
+          'invalid JSON, a card not offered', choices=AI_SELECTOR_FALLBACKS),
+    Field('ai_selector_perceive_ai_above', int, 80, _PS,
+          'learner and random AI selectors: without a badge (hidden) a card whose message has more than this many '
+          'characters is taken for an AI (what the learner learns about, and its belief guesses)',
+          low=0, high=100_000),
 )
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
@@ -230,6 +258,26 @@ class SessionConfig(_SessionConfigBase):
     @property
     def num_candidates(self) -> int:
         return self.num_human_candidates + self.num_ai_candidates
+
+    @property
+    def ai_selector_policy_list(self) -> list:
+        """The policies named in `ai_selector_policies`, in order."""
+        return [p.strip() for p in self.ai_selector_policies.split(',') if p.strip()]
+
+    def ai_selector_policy_of(self, index: int) -> str:
+        """The policy of AI selector S{index} (1-based): the list cycled."""
+        policies = self.ai_selector_policy_list
+        return policies[(index - 1) % len(policies)]
+
+    @property
+    def ai_selector_ids(self) -> list:
+        """S1, S2, … one per AI selector of a group."""
+        return [f'S{i}' for i in range(1, self.num_ai_selectors + 1)]
+
+    @property
+    def uses_llm(self) -> bool:
+        """Some AI decision of the session calls the LLM endpoint (candidates, trustees or selectors)."""
+        return self.ai_policy == 'llm' or (self.num_ai_selectors > 0 and 'llm' in self.ai_selector_policy_list)
 
     @property
     def elicits_beliefs_in(self) -> tuple:
@@ -313,16 +361,78 @@ def parse(config: Mapping, num_rounds_max: int | None = None) -> SessionConfig:
         problems.append(f'with elicit_beliefs in a hidden or false_label treatment, num_human_candidates + '
                         f'num_ai_candidates must be at most {MAX_BELIEF_CARDS} (one guess field per card), '
                         f'got {result.num_candidates}')
-    if result.num_human_candidates and result.num_selectors > MAX_RETURN_SLOTS:
-        problems.append(f'num_selectors must be at most {MAX_RETURN_SLOTS} when there are human candidates '
-                        f'(all selectors may choose one human, who has {MAX_RETURN_SLOTS} return fields), '
-                        f'got {result.num_selectors}')
-    if result.ai_policy == 'llm' and result.llm_timeout_seconds >= result.ai_collect_deadline_seconds:
+    if result.num_human_candidates and result.num_selectors + result.num_ai_selectors > MAX_RETURN_SLOTS:
+        problems.append(f'num_selectors + num_ai_selectors must be at most {MAX_RETURN_SLOTS} when there are human '
+                        f'candidates (all selectors may choose one human, who has {MAX_RETURN_SLOTS} return fields), '
+                        f'got {result.num_selectors + result.num_ai_selectors}')
+    problems += ai_selector_problems(result)
+    if result.uses_llm and result.llm_timeout_seconds >= result.ai_collect_deadline_seconds:
         problems.append(f'llm_timeout_seconds must be below ai_collect_deadline_seconds '
                         f'({result.ai_collect_deadline_seconds}), got {result.llm_timeout_seconds}')
     if problems:
         raise ConfigError('session config: ' + '; '.join(problems))
     return result
+
+
+def ai_selector_problems(config: SessionConfig) -> list:
+    """What is wrong with the AI-selector fields (policies, the learner's parameters); [] if nothing."""
+    from ai_partners.learning import MODELS  # late: ai_partners itself imports this module
+
+    problems = []
+    policies = config.ai_selector_policy_list
+    unknown = [p for p in policies if p not in AI_SELECTOR_POLICIES]
+    if not policies or unknown:
+        problems.append(f"ai_selector_policies must be a comma list of {', '.join(AI_SELECTOR_POLICIES)}, "
+                        f'got {config.ai_selector_policies!r}')
+    if config.num_ai_selectors and 'llm' in policies and urlsplit(config.llm_base_url.strip()).scheme not in (
+            'http', 'https'):
+        # The value itself is not echoed: a URL may carry user:password@.
+        problems.append('llm_base_url must be an http:// or https:// URL when an AI selector uses llm')
+    try:
+        params = parse_selector_params(config.ai_selector_params)
+    except ValueError as error:
+        return problems + [f'ai_selector_params {error}']
+    declared = dict(MODELS[config.ai_selector_model]().params)
+    for name, value in params.items():
+        if name == 'q0':
+            lower, upper = 0.0, 1.0
+        elif name in declared:
+            lower, upper = declared[name].lower, declared[name].upper
+        else:
+            problems.append(f'ai_selector_params: {name!r} is not a parameter of {config.ai_selector_model} '
+                            f'(it has {", ".join(declared)}, and q0)')
+            continue
+        low, high = value if isinstance(value, tuple) else (value, value)
+        if not lower <= low <= high <= upper:
+            problems.append(f'ai_selector_params: {name} must be a number or a [low, high] pair within '
+                            f'{_num(lower)}..{_num(upper)}, got {list(value) if isinstance(value, tuple) else value}')
+    return problems
+
+
+def parse_selector_params(text: str) -> dict:
+    """ai_selector_params (JSON text) -> {name: number or (low, high)}; '' is {}. Raises ValueError saying
+    what is wrong (not JSON, not an object, a value that is neither a number nor a [low, high] pair)."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ValueError(f'must be a JSON object, e.g. {{"alpha": 0.3, "beta": [2, 10]}}, got {text!r}') from None
+    if not isinstance(value, dict):
+        raise ValueError(f'must be a JSON object of parameters, got {text!r}')
+
+    def is_number(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+
+    out = {}
+    for name, item in value.items():
+        if is_number(item):
+            out[name] = float(item)
+        elif isinstance(item, list) and len(item) == 2 and all(is_number(x) for x in item) and item[0] <= item[1]:
+            out[name] = (float(item[0]), float(item[1]))
+        else:
+            raise ValueError(f'{name}: a number or a [low, high] pair with low <= high, got {item!r}')
+    return out
 
 
 def markdown_table() -> str:

@@ -28,7 +28,7 @@ import websockets
 from game_logic.payoffs import comprehension_example
 
 # Pages that wait for AI decisions: posting them is refused until the server is ready.
-GATE_PAGES = {'AIMessagesGate', 'ReturnsGate', 'ReturnGate'}
+GATE_PAGES = {'AIMessagesGate', 'AIChoicesGate', 'ReturnsGate', 'ReturnGate'}
 GATE_RETRY_SECONDS = 0.5  # a gate page without its live socket or timing: re-posted this often
 GATE_SAFETY_SECONDS = 10.0  # a live request unanswered this long: post the form (as the gate's script)
 JS_VARS = re.compile(r'var js_vars = (\{.*?\});</script>', re.S)

@@ -44,6 +44,8 @@ class Group(BaseGroup):
     display_labels = models.LongStringField(initial='{}', doc='JSON: candidate id -> card letter this round')
     ai_messages_requested_at = models.FloatField(initial=0, doc='epoch seconds the AI messages were requested')
     ai_messages_collected = models.BooleanField(initial=False)
+    ai_choices_requested_at = models.FloatField(initial=0, doc="epoch seconds the AI selectors' choices were requested")
+    choices_processed = models.BooleanField(initial=False, doc='every choice, human and AI, is in; return slots set')
     ai_returns_requested_at = models.FloatField(initial=0)
     round_settled = models.BooleanField(initial=False, doc='all returns in and payoffs set')
 
@@ -118,6 +120,40 @@ class Candidate(ExtraModel):
     return_fallback = models.BooleanField(initial=False)
 
 
+class AISelector(ExtraModel):
+    """One AI selector (a selector seat the server plays, session config num_ai_selectors) in one round: the
+    Player's selector fields under the same names, so code loops over human and AI selectors alike."""
+
+    group = models.Link(Group)
+    round_number = models.IntegerField()
+    selector_id = models.StringField(doc='S1, S2, …')
+    selector_key = models.StringField(doc='session-group-selector: its code in return slots, AI calls and exports')
+    policy = models.StringField(doc='random | learner:<model> | llm:<model>')
+    params_json = models.StringField(initial='', doc="the learner's parameters as used (JSON)")
+    treatment = models.StringField()
+    offered_candidate_ids = models.StringField(initial='')
+    offered_display_labels = models.StringField(initial='')
+    choice = models.StringField(initial='')
+    chosen_candidate_id = models.StringField(initial='')
+    amount_sent = models.IntegerField(initial=0)
+    amount_returned = models.IntegerField(initial=0)
+    return_timed_out = models.BooleanField(initial=False)
+    return_fallback = models.BooleanField(initial=False)
+    choice_fallback = models.BooleanField(initial=False, doc='the choice is the fallback policy\'s (an llm fault)')
+    choice_timed_out = models.BooleanField(initial=False)  # an AI selector always chooses (its fallback)
+    seconds_on_choice_page = models.FloatField(initial=0, doc='the decision\'s latency')
+    belief_guesses = models.StringField(initial='')
+    belief_n_correct = models.IntegerField(initial=0)
+    belief_bonus_earned = models.IntegerField(initial=0)
+    belief_round_paid = models.BooleanField(initial=False)
+    belief_bonus_paid = models.IntegerField(initial=0)
+    payoff = models.IntegerField(initial=0)
+
+    @property
+    def session(self):
+        return self.group.session
+
+
 AICall = ai_decisions.ai_call_model(Group, __name__)
 
 
@@ -171,7 +207,9 @@ def rules_before_grouping(player) -> dict:
     treatment = rotation[0] if len(set(rotation)) == 1 else ''
     return dict(
         **{name: getattr(config, name) for name in CONFIG_ON_PAGES},
-        **composition_vars(config.num_selectors, config.num_human_candidates, config.num_ai_candidates),
+        # AI selectors count among the selectors, as on the game's pages (group_counts)
+        **composition_vars(config.num_selectors + config.num_ai_selectors, config.num_human_candidates,
+                           config.num_ai_candidates),
         treatment=treatment, identity_shown=treatment not in ('hidden', ''),
         elicit_beliefs=round_engine.elicits_beliefs(config.elicit_beliefs, treatment) if treatment
         else config.elicit_beliefs,
@@ -199,10 +237,12 @@ def exit_vars(player: Player) -> dict:
 
 
 def group_counts(group: Group) -> dict:
-    """The group as formed (not as configured): its selectors, human candidates and AI candidates."""
+    """The group as formed (not as configured): its selectors (human and AI), human candidates and AI
+    candidates."""
     roles = [p.participant.ps_role for p in group.get_players()]
-    return dict(num_selectors=roles.count(C.SELECTOR), num_human=roles.count(C.CANDIDATE),
-                num_ai=config_of(group).num_ai_candidates)
+    config = config_of(group)
+    return dict(num_selectors=roles.count(C.SELECTOR) + config.num_ai_selectors, num_human=roles.count(C.CANDIDATE),
+                num_ai=config.num_ai_candidates)
 
 
 def composition_vars(num_selectors: int, num_human: int, num_ai: int) -> dict:
@@ -261,9 +301,10 @@ from .grouping import (  # noqa: E402
     copy_group_setup, form_lab_groups, group_by_arrival_time_method, is_left_over, set_up_arrived_group,
 )
 from .round_flow import (  # noqa: E402
-    collect_messages, engine_cards, market_cards, offered_cards, past_rounds, process_choices, return_decisions,
-    return_slots, returns_arrived, belief_summary, page_cards, round_candidates, round_rules, selector_history,
-    start_round, time_out_returns, try_collect_ai_messages, try_settle_round,
+    ai_selectors, choices_arrived, collect_messages, engine_cards, market_cards, offered_cards, past_rounds,
+    return_decisions, return_slots, returns_arrived, belief_summary, page_cards, round_candidates, round_rules,
+    selector_code, selector_history, selector_seats, selector_view, start_round, time_out_returns,
+    try_collect_ai_messages, try_process_choices, try_settle_round,
 )
 
 
@@ -434,8 +475,27 @@ class Choose(CleanInputPage, DecisionPage):
 
 
 class ChoicesWaitPage(RoundWaitPage):
-    after_all_players_arrive = process_choices
+    after_all_players_arrive = choices_arrived
     body_text = 'Waiting for all selectors to choose.'
+
+
+class AIChoicesGate(ai_decisions.AIGate):
+    """Everyone of the round, only while AI selectors' choices are still on their way (they were requested
+    once the messages were in, so they mostly are by now). Its display depends on the AI selectors' timing,
+    never on a candidate's kind."""
+
+    wait_text = 'Waiting for all selectors to choose.'
+    advance = staticmethod(try_process_choices)
+
+    @staticmethod
+    def requested_at(group: Group) -> float:
+        return group.ai_choices_requested_at
+
+    @staticmethod
+    def is_displayed(player: Player):
+        pp = player.participant
+        return (is_played_round(player) and not pp.excluded and not pp.dropped
+                and not AIChoicesGate.is_open(player))
 
 
 class Return(CleanInputPage, DecisionPage):
@@ -543,8 +603,8 @@ page_sequence = [
     # round 1: groups form among the qualified (the intro app came first), then the role's instructions
     ArrivalWaitPage, LabGroupingWaitPage, Instructions,
     # every played round: messages, choices, returns, feedback; after the last one, the exit app
-    RoundStart, WriteMessage, MessagesWaitPage, AIMessagesGate, Choose, ChoicesWaitPage, Return, ReturnsWaitPage,
-    ReturnsGate, Feedback,
+    RoundStart, WriteMessage, MessagesWaitPage, AIMessagesGate, Choose, ChoicesWaitPage, AIChoicesGate, Return,
+    ReturnsWaitPage, ReturnsGate, Feedback,
 ]
 
 

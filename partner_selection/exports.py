@@ -9,7 +9,7 @@ from study.ai_decisions import ai_call_rows
 from study.config import config_of, is_played_round
 from study.export import config_cells, custom_export_config, flag, played_groups, schema_table  # noqa: F401
 
-from . import C, AICall, elicits_beliefs, offered_cards, round_candidates
+from . import C, AICall, AISelector, ai_selectors, elicits_beliefs, offered_cards, round_candidates, selector_code
 
 
 def group_composition(group) -> dict:
@@ -33,7 +33,16 @@ class GroupCells:
         return self._cells[group.id]
 
 
+def selector_marks(seat) -> dict:
+    """Who the selector is: a human participant or an AI selector, with its policy and parameters."""
+    if isinstance(seat, AISelector):
+        return dict(selector_kind='ai', selector_policy=seat.policy, selector_params=seat.params_json,
+                    choice_fallback=flag(seat.choice_fallback))
+    return dict(selector_kind='human', selector_policy='human', selector_params='', choice_fallback=0)
+
+
 def decision_row(player, group_cells) -> dict:
+    """One selector's round; `player` is a Player or an AISelector (the same field names)."""
     cards = offered_cards(player)
     kinds = [card['kind'] for card in cards]
     chosen = next((card for card in cards if card['candidate_id'] == player.chosen_candidate_id), None)
@@ -45,8 +54,9 @@ def decision_row(player, group_cells) -> dict:
         group_id=player.group.id_in_subsession,
         treatment=player.treatment,
         round=player.round_number,
-        selector_id=player.participant.code,
-        selector_label=player.participant.label or '',
+        selector_id=selector_code(player),
+        selector_label='' if isinstance(player, AISelector) else player.participant.label or '',
+        **selector_marks(player),
         n_candidates_offered=len(cards),
         n_ai_offered=n_ai,
         ai_share_offered=round(n_ai / len(cards), 6) if cards else '',
@@ -79,11 +89,14 @@ def decision_row(player, group_cells) -> dict:
 
 
 def custom_export(players):
-    """Decisions: one row per selector × played round."""
-    selectors = (
+    """Decisions: one row per selector (human or AI) × played round."""
+    players = list(players)
+    selectors = [
         p for p in players
         if is_played_round(p) and p.participant.ps_role == C.SELECTOR and not p.participant.excluded
-    )
+    ]
+    # AI selectors after the people, group by group and round by round
+    selectors += [seat for group in played_groups(players) for seat in ai_selectors(group)]
     group_cells = GroupCells()
     return schema_table(DECISION_COLUMNS, (decision_row(p, group_cells) for p in selectors))
 

@@ -7,13 +7,14 @@ import json
 import time
 
 from ai_partners import GameView, make_partner
-from game_logic import round_engine, society
+from ai_partners.selectors import PastRound, SelectorCard, SelectorSettings, SelectorView, make_selector, resolve_params
+from game_logic import round_engine, session_config, society
 from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules, SelectorRound
 from study import ai_decisions
 from study.text import clean_text, escape_text
 from study.config import ai_settings_of, config_of
 
-from . import C, AICall, Candidate, Group, Player, is_selector
+from . import C, AICall, AISelector, Candidate, Group, Player, group_counts, is_selector
 
 
 def round_rules(obj) -> RoundRules:
@@ -96,6 +97,11 @@ def start_round(group: Group):
             ai_decisions.start(broker_key(group, seat.candidate_id, 'message'), partner, 'message',
                                ai_view(group, candidate))
     group.ai_messages_requested_at = time.time()
+    for selector_id in config.ai_selector_ids:
+        settings = ai_selector_settings(group, selector_id)
+        AISelector.create(group=group, round_number=group.round_number, selector_id=selector_id,
+                          selector_key=candidate_key(group, selector_id), policy=settings.label,
+                          params_json=settings.params_json, treatment=group.treatment)
     labels = round_engine.display_labels([c.candidate_id for c in round_candidates(group)], group.session.code,
                                          group.id_in_subsession, group.round_number, round_rules(group))
     group.display_labels = json.dumps(labels)
@@ -142,7 +148,136 @@ def try_collect_ai_messages(group: Group, wait: bool = False, force: bool = Fals
         candidate.message_fallback = decision.fallback
         candidate.message_timed_out = ai_decisions.timed_out(decision)
     group.ai_messages_collected = True
+    start_ai_choices(group)
     return True
+
+
+# --- AI selectors: selector seats the server plays (ai_partners.selectors) ------------------------------
+
+def ai_selectors(group: Group) -> list:
+    """The group's AI selectors this round (AISelector rows), S1, S2, … in order."""
+    return sorted(AISelector.filter(group=group), key=lambda s: int(s.selector_id[1:]))
+
+
+def selector_seats(group: Group) -> list:
+    """Every selector of the round, human (Player, in group order) and then AI (AISelector): the order of
+    the choices, and so of a candidate's return decisions."""
+    return [p for p in group.get_players() if is_selector(p)] + ai_selectors(group)
+
+
+def selector_code(seat) -> str:
+    """A selector's code in return slots, AI calls and exports: the participant code, or the AI selector's key."""
+    return seat.selector_key if isinstance(seat, AISelector) else seat.participant.code
+
+
+def ai_selector_settings(group: Group, selector_id: str) -> SelectorSettings:
+    """How AI selector `selector_id` of the group decides (its parameters drawn once per key, reproducibly)."""
+    config = config_of(group)
+    policy = config.ai_selector_policy_of(int(selector_id[1:]))
+    params = resolve_params(session_config.parse_selector_params(config.ai_selector_params), config.ai_selector_model,
+                            config.ai_seed, candidate_key(group, selector_id))
+    return SelectorSettings(
+        policy=policy, model=config.ai_selector_model, params=params, fallback=config.ai_selector_fallback,
+        perceive_ai_above=config.ai_selector_perceive_ai_above, ai_seed=config.ai_seed,
+        llm=ai_settings_of(group) if policy == 'llm' else None)
+
+
+def ai_selector_agent(seat: AISelector):
+    return make_selector(ai_selector_settings(seat.group, seat.selector_id), seat.selector_key)
+
+
+def previous_seats(seat) -> list:
+    """The same selector's rows of the earlier rounds, in round order."""
+    if isinstance(seat, AISelector):
+        return [s for r in range(1, seat.round_number)
+                for s in AISelector.filter(group=seat.group.in_round(r), selector_id=seat.selector_id)]
+    return list(seat.in_previous_rounds())
+
+
+def selector_cards(seat) -> tuple:
+    """The seat's cards as its page shows them: letter, badge, message; no candidate id, no kind."""
+    return tuple(SelectorCard(card.label, card.badge, card.message) for card in engine_cards(seat))
+
+
+def selector_view(seat) -> SelectorView:
+    """What a selector seat's pages show this round (Instructions' rules, Choose's cards and history, its
+    earlier Choose and Feedback pages), for an AI selector; built alike for a human's seat (the prompt test
+    compares it with the human's page)."""
+    config = config_of(seat)
+    counts = group_counts(seat.group)
+    past = []
+    for prev in previous_seats(seat):
+        labels = dict(zip(prev.offered_candidate_ids.split(';'), prev.offered_display_labels.split(';')))
+        past.append(PastRound(prev.round_number, selector_cards(prev), labels.get(prev.chosen_candidate_id, ''),
+                              prev.amount_sent, prev.amount_returned))
+    return SelectorView(
+        round_number=seat.round_number, num_rounds=config.num_rounds, endowment=config.endowment,
+        multiplier=config.multiplier, max_message_length=config.max_message_length,
+        num_selectors=counts['num_selectors'], num_human=counts['num_human'], num_ai=counts['num_ai'],
+        ai_description=ai_settings_of(seat).ai_description, identity_shown=seat.treatment != 'hidden',
+        selector_chooses_amount=config.selector_chooses_amount,
+        elicit_beliefs=round_engine.elicits_beliefs(config.elicit_beliefs, seat.treatment),
+        belief_bonus=config.belief_bonus, belief_payment=config.belief_payment,
+        persistent_labels=config.persistent_candidate_labels, cards=selector_cards(seat),
+        history=[vars(row) for row in selector_history(seat)], past_rounds=past,
+    )
+
+
+def choice_key(group: Group, seat: AISelector) -> str:
+    return f'{seat.selector_key}-r{group.round_number}-choice'
+
+
+def start_ai_choices(group: Group):
+    """Once every message is in: each AI selector's cards (its own random order) and its choice, in the
+    background."""
+    labels = json.loads(group.display_labels)
+    candidates = engine_candidates(group)
+    for seat in ai_selectors(group):
+        order = round_engine.draw_card_order(candidates, group.session.code, seat.selector_key, group.round_number)
+        seat.offered_candidate_ids = ';'.join(order)
+        seat.offered_display_labels = ';'.join(labels[cid] for cid in order)
+        ai_decisions.start(choice_key(group, seat), ai_selector_agent(seat), 'choice', selector_view(seat))
+    group.ai_choices_requested_at = time.time()
+
+
+def apply_ai_choice(seat: AISelector, decision):
+    """An AI selector's decision (an AIDecision, a fault already replaced by its fallback) as a choice."""
+    value, cards, rules = decision.value, engine_cards(seat), round_rules(seat)
+    choice = round_engine.choose(seat.selector_key, cards, value['card'], value['amount'], rules)
+    seat.choice, seat.chosen_candidate_id, seat.amount_sent = value['card'], choice.candidate_id, choice.amount_sent
+    seat.choice_fallback = decision.fallback
+    seat.seconds_on_choice_page = round(float(decision.latency_ms or 0) / 1000, 3)
+    if round_engine.elicits_beliefs(config_of(seat).elicit_beliefs, seat.treatment):
+        score = round_engine.score_beliefs(cards, value['beliefs'], rules)
+        seat.belief_guesses, seat.belief_n_correct, seat.belief_bonus_earned = (
+            score.guesses_text, score.n_correct, score.bonus)
+
+
+def try_process_choices(group: Group, wait: bool = False, force: bool = False) -> bool:
+    """Once every choice is in, human and AI (or the AI deadline passed): the return slots, and the AI
+    returns started; never blocks people. `wait` blocks for the AI selectors (bots); `force` collects now,
+    unfinished choices becoming the fallback policy's, flagged. Returns True when the choices are processed."""
+    if group.choices_processed:
+        return True
+    if not try_collect_ai_messages(group, wait=wait, force=force):
+        return False  # the AI selectors' choices start once every message is in
+    seats = ai_selectors(group)
+    keys = [choice_key(group, seat) for seat in seats]
+    if not (wait or force or ai_decisions.ready(group, keys, group.ai_choices_requested_at)):
+        return False
+    for seat, key in zip(seats, keys):
+        decision = ai_decisions.collect(
+            AICall, group, key, ai_selector_agent(seat), 'choice', selector_view(seat),
+            candidate_id=seat.selector_id, requested_at=group.ai_choices_requested_at, wait=wait,
+        )
+        apply_ai_choice(seat, decision)
+    process_choices(group)
+    group.choices_processed = True
+    return True
+
+
+def choices_arrived(group: Group):
+    try_process_choices(group, wait=ai_decisions.has_bots(group))
 
 
 def engine_cards(player: Player) -> tuple:
@@ -183,9 +318,9 @@ def page_cards(player: Player) -> list:
 
 
 def selector_choices(group: Group) -> list:
-    """Every selector's choice this round (round_engine.Choice), in group order."""
-    return [round_engine.Choice(p.participant.code, p.chosen_candidate_id, p.amount_sent)
-            for p in group.get_players() if is_selector(p)]
+    """Every selector's choice this round (round_engine.Choice), human and AI, in selector_seats order."""
+    return [round_engine.Choice(selector_code(seat), seat.chosen_candidate_id, seat.amount_sent)
+            for seat in selector_seats(group)]
 
 
 def process_choices(group: Group):
@@ -211,9 +346,9 @@ def return_kwargs(slot) -> dict:
 
 
 def return_slots(player: Player) -> list:
-    """(form field, selector) pairs for a human candidate's return decisions this round."""
+    """(form field, selector seat) pairs for a human candidate's return decisions this round."""
     codes = [c for c in player.return_slots.split(';') if c]
-    by_code = {p.participant.code: p for p in player.group.get_players()}
+    by_code = {selector_code(seat): seat for seat in selector_seats(player.group)}
     return [(f'return_{i}', by_code[code]) for i, code in enumerate(codes, start=1)]
 
 
@@ -226,9 +361,9 @@ def return_decisions(player: Player) -> list:
 
 def ai_return_keys(group: Group) -> list:
     return [
-        broker_key(group, p.chosen_candidate_id, 'return', p.participant.code)
-        for p in group.get_players()
-        if is_selector(p) and p.chosen_candidate_id and society.kind_of(p.chosen_candidate_id) == 'ai'
+        broker_key(group, seat.chosen_candidate_id, 'return', selector_code(seat))
+        for seat in selector_seats(group)
+        if seat.chosen_candidate_id and society.kind_of(seat.chosen_candidate_id) == 'ai'
     ]
 
 
@@ -282,14 +417,15 @@ def settle_round(group: Group, wait: bool):
     """Collect every return, then pay selectors and candidates by the round engine's rules."""
     rows = {c.candidate_id: c for c in round_candidates(group)}
     players = {p.participant.code: p for p in group.get_players()}
+    seats = {selector_code(seat): seat for seat in selector_seats(group)}
     returns = {}
     for player in players.values():
         if player.participant.ps_role == C.CANDIDATE:
             for field, selector in return_slots(player):
                 value = player.field_maybe_none(field) or 0
-                returns[selector.participant.code] = Return(value, player.candidate_return_timed_out, False)
-    for code in (p.participant.code for p in players.values() if is_selector(p) and p.chosen_candidate_id):
-        candidate, selector = rows[players[code].chosen_candidate_id], players[code]
+                returns[selector_code(selector)] = Return(value, player.candidate_return_timed_out, False)
+    for code in (code for code, seat in seats.items() if seat.chosen_candidate_id):
+        candidate, selector = rows[seats[code].chosen_candidate_id], seats[code]
         if candidate.kind == 'ai':
             slot = round_engine.ReturnSlot(code, selector.amount_sent, selector.amount_sent * config_of(group).multiplier)
             decision = ai_decisions.collect(
@@ -300,11 +436,11 @@ def settle_round(group: Group, wait: bool):
             )
             returns[code] = Return(ai_decisions.value_used(decision, 'return'), ai_decisions.timed_out(decision),
                                    decision.fallback)
-    bonuses = {p.participant.code: p.belief_bonus_earned for p in players.values() if is_selector(p)}
+    bonuses = {code: seat.belief_bonus_earned for code, seat in seats.items()}
     outcome = round_engine.settle_round(
         engine_candidates(group), selector_choices(group), returns, round_rules(group), bonuses)
     for code, result in outcome.selectors.items():
-        player = players[code]
+        player = seats[code]
         player.amount_returned = result.amount_returned
         player.return_timed_out = result.return_timed_out
         player.return_fallback = result.return_fallback
@@ -317,23 +453,24 @@ def settle_round(group: Group, wait: bool):
         if player.participant.ps_role == C.CANDIDATE and not player.participant.excluded:
             player.payoff = outcome.candidates[player.candidate_id].payoff
     if group.round_number == config_of(group).num_rounds:
-        for player in players.values():
-            if is_selector(player):
-                pay_beliefs(player)
+        for seat in seats.values():
+            pay_beliefs(seat)
 
 
-def pay_beliefs(player: Player):
+def pay_beliefs(player):
     """After the last played round: the belief bonus (round_engine.pay_beliefs), recorded on every round's
     player (belief_round_paid, belief_bonus_paid) and added once to participant.payoff, not to any round's
-    payoff, so that no round's feedback can hint at kinds. participant.payoff stays the sum paid."""
+    payoff, so that no round's feedback can hint at kinds. participant.payoff stays the sum paid. An AI
+    selector's is recorded alike (nobody is paid for it)."""
     config = config_of(player)
-    rounds = player.in_rounds(1, config.num_rounds)
+    rounds = [*previous_seats(player), player]
     earned = {p.round_number: p.belief_bonus_earned for p in rounds if p.belief_guesses}
-    payment = round_engine.pay_beliefs(earned, config.belief_payment, player.session.code, player.participant.code)
+    payment = round_engine.pay_beliefs(earned, config.belief_payment, player.session.code, selector_code(player))
     for p in rounds:
         p.belief_round_paid = p.round_number in payment.paid_rounds
         p.belief_bonus_paid = payment.bonuses.get(p.round_number, 0)
-    player.participant.payoff += payment.bonus
+    if not isinstance(player, AISelector):
+        player.participant.payoff += payment.bonus
 
 
 def belief_summary(player: Player) -> dict:
@@ -360,8 +497,8 @@ def past_rounds(players) -> list:
     ]
 
 
-def selector_history(player: Player) -> list:
+def selector_history(player) -> list:
     """The selector's own past partners, for the optional history table (empty when not shown)."""
     if not config_of(player).show_history:
         return []
-    return list(round_engine.selector_history(past_rounds(player.in_previous_rounds())))
+    return list(round_engine.selector_history(past_rounds(previous_seats(player))))

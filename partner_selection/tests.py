@@ -5,7 +5,7 @@ from otree.api import Bot, Submission, SubmissionMustFail, expect
 from otree.database import db
 
 from study.ai_decisions import FALLBACK_TIMED_OUT
-from study.config import is_last_round
+from study.config import config_of, is_last_round
 
 from . import *
 
@@ -214,7 +214,8 @@ class PlayerBot(Bot):
                 )
         else:
             candidate = next(c for c in round_candidates(self.group) if c.candidate_id == player.candidate_id)
-            choosers = [p for p in self.group.get_players() if p.field_maybe_none('chosen_candidate_id') == player.candidate_id]
+            # human and AI selectors alike
+            choosers = [s for s in selector_seats(self.group) if s.chosen_candidate_id == player.candidate_id]
             expect(candidate.times_chosen, len(choosers))
             received = sum(p.amount_sent for p in choosers) * config['multiplier']
             returned = sum(p.amount_returned for p in choosers)
@@ -227,7 +228,26 @@ class PlayerBot(Bot):
                 for c in active:
                     expect(f'<td>{c.times_chosen}</td>', 'in', self.html)
         expect('Correct AI/human guesses', 'not in', self.html)  # accuracy only after the last round
+        self.check_ai_selectors()
         yield Feedback
+
+    def check_ai_selectors(self):
+        """Every AI selector of the group chose a card it was shown, by its policy, and its payoff reconciles."""
+        config = self.session.config
+        seats = ai_selectors(self.group)
+        expect(len(seats), config['num_ai_selectors'])
+        for i, seat in enumerate(seats, start=1):
+            policy = config_of(self.group).ai_selector_policy_of(i)
+            expect(seat.policy.split(':')[0], policy)
+            expect(seat.chosen_candidate_id, 'in', seat.offered_candidate_ids.split(';'))
+            letters = dict(zip(seat.offered_candidate_ids.split(';'), seat.offered_display_labels.split(';')))
+            expect(seat.choice, letters[seat.chosen_candidate_id])
+            expect(seat.amount_returned <= seat.amount_sent * config['multiplier'], True)
+            expect(seat.payoff, config['endowment'] - seat.amount_sent + seat.amount_returned)
+            calls = [c for c in AICall.filter(group=self.group, candidate_id=seat.selector_id)
+                     if c.decision == 'choice']
+            expect(len(calls), 1)
+            expect(calls[0].fallback, seat.choice_fallback)
 
     def finish(self):
         """After the last played round (or when dropped): what the exit app's debrief and payment show."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from ai_partners.scripted import PRESETS, Preset
-from analysis.learning_models import MODELS
+from ai_partners.learning import MODELS
 from game_logic import session_config
 from game_logic.session_config import ConfigError, SessionConfig
 

@@ -10,8 +10,8 @@ returns → `settle_round`; after the last round `pay_beliefs`. The agents:
   keys `<session>-g<group>-<id>`), AI candidates A1.. with their presets (`ai_presets`, a quality mix), the
   human-like candidates H1.. with `human_preset` (default `human_like`: 11.4 of 30 returned, sd 6.5,
   ~48-character messages);
-* selectors choose by a learning model of `analysis.learning_models` (its `initial_state`, `utilities`,
-  `update`, and the softmax `card_log_probabilities`), all selectors of all groups at once with numpy. A
+* selectors choose by a learning model of `ai_partners.learning` (the rules `analysis.learning_models` fits:
+  its `initial_state`, `utilities`, `update`, and the softmax `card_log_probabilities`), all selectors of all groups at once with numpy. A
   selector acts on what its page shows: the badge where there is one, else the message (longer than
   `perceive_ai_above` characters reads as AI). Its learned values are per *perceived* kind, and its belief
   guesses (when elicited) are the perceived kinds. It sends the whole endowment.
@@ -31,13 +31,22 @@ import pandas as pd
 
 from ai_partners import GameView
 from ai_partners.scripted import decision_rng, draw_message, draw_return
-from analysis.learning_models import AI, DEFAULT_Q0, MODELS, card_log_probabilities
+from ai_partners.learning import AI, DEFAULT_Q0, MODELS, card_log_probabilities
 from game_logic import export_schema, round_engine, session_config, society
 from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules
 
 from .config import PopulationConfig
 
-__all__ = ['run', 'Script', 'Result', 'round_rules', 'selector_code', 'candidate_key', 'write_exports']
+__all__ = ['run', 'Script', 'Result', 'round_rules', 'selector_marks', 'selector_code', 'candidate_key',
+           'write_exports']
+
+
+def selector_marks(config: PopulationConfig) -> dict:
+    """The decisions export's selector columns: every selector of a run is an agent, marked as the app marks
+    its AI selectors (`random`, `learner:<model>`, the parameters as set)."""
+    policy = config.selector_policy
+    return dict(selector_kind='ai', selector_policy=policy if policy == 'random' else f'learner:{policy}',
+                selector_params=json.dumps(dict(config.selector_params), sort_keys=True), choice_fallback=0)
 
 
 def round_rules(config: PopulationConfig) -> RoundRules:
@@ -324,7 +333,8 @@ def decision_rows(result: Result):
             payment = result.belief_payments.get(code)
             yield dict(
                 session_code=config.session_code, group_id=gr.group, treatment=gr.treatment, round=gr.round,
-                selector_id=code, selector_label='', n_candidates_offered=len(cards), n_ai_offered=n_ai,
+                selector_id=code, selector_label='', **selector_marks(config),
+                n_candidates_offered=len(cards), n_ai_offered=n_ai,
                 ai_share_offered=round(n_ai / len(cards), 6) if cards else '',
                 offered_candidate_ids=';'.join(card.candidate_id for card in cards),
                 offered_kinds=';'.join(kinds),

@@ -24,11 +24,11 @@ import pandas as pd
 
 from ai_partners import GameView
 from ai_partners.scripted import decision_rng, draw_message
-from analysis.learning_models import AI, HUMAN
+from ai_partners.learning import AI, HUMAN
 from game_logic import export_schema, round_engine, society
 
 from .config import PopulationConfig
-from .engine import Selectors, candidate_policy, config_row, group_cells, round_rules, selector_code
+from .engine import Selectors, candidate_policy, config_row, group_cells, round_rules, selector_code, selector_marks
 
 __all__ = ['run_fast', 'FastResult', 'MESSAGE_POOL']
 
@@ -198,7 +198,8 @@ def _decision_rows(res: FastResult):
                 n_right = sum(a == b for a, b in zip(guess, card_kinds))
             yield dict(
                 session_code=config.session_code, group_id=g + 1, treatment=t, round=r + 1, selector_id=codes[s],
-                selector_label='', n_candidates_offered=C, n_ai_offered=n_ai, ai_share_offered=round(n_ai / C, 6),
+                selector_label='', **selector_marks(config),
+                n_candidates_offered=C, n_ai_offered=n_ai, ai_share_offered=round(n_ai / C, 6),
                 offered_candidate_ids=';'.join(cid), offered_kinds=';'.join(card_kinds),
                 offered_badges=';'.join(badges),
                 offered_display_labels=';'.join(res.letters[r, g, i] for i in order),

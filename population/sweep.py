@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.learning_models import AI
+from ai_partners.learning import AI
 
 from .config import from_mapping
 from .engine import run, write_exports

@@ -54,10 +54,13 @@ Each field is defined once, in `game_logic/session_config.py`, and checked when 
 value outside "allowed", or a combination the apps cannot play, stops the session creation with a message
 naming the field. Combinations checked there: `num_rounds` at most `OTREE_MAX_ROUNDS` (default 20, an
 environment variable: [hosting.md](hosting.md)); one to 22 candidates per group (card letters), at most 12
-when beliefs are elicited in a hidden or false_label treatment; at most 12 selectors when a group has
-human candidates; `llm_timeout_seconds` below `ai_collect_deadline_seconds` with `ai_policy = llm`; every
-name in `treatments` an identity. `elicit_beliefs` is True in `ps_hidden`, `ps_false_label` and
-`ps_balanced`.
+when beliefs are elicited in a hidden or false_label treatment; at most 12 selectors, human and AI
+(`num_selectors + num_ai_selectors`), when a group has human candidates; `llm_timeout_seconds` below
+`ai_collect_deadline_seconds` and an http(s) `llm_base_url` when anything uses the LLM (`ai_policy = llm`,
+or an AI selector with policy `llm`); `ai_selector_policies` a comma list of policies and
+`ai_selector_params` a JSON object of the `ai_selector_model`'s parameters within their bounds (AI
+selectors: [partner_selection.md](partner_selection.md#ai-selectors)); every name in `treatments` an
+identity. `elicit_beliefs` is True in `ps_hidden`, `ps_false_label` and `ps_balanced`.
 """
 
 

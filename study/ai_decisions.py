@@ -5,6 +5,7 @@ the background when it becomes due (`start`) and collected later (`collect`): on
 with bots (which cannot run the gate's script) on a wait page's after_all_players_arrive. Every decision
 is stored as an AICall row (`ai_call_model`), and exported by `ai_call_rows`.
 """
+import json
 import time
 
 from otree.api import ExtraModel, Page, models
@@ -27,7 +28,7 @@ def ai_call_model(group_model, app_name: str):
         __doc__=ai_call_model.__doc__,
         group=models.Link(group_model),
         round_number=models.IntegerField(),
-        candidate_id=models.StringField(doc='the AI: candidate id, or trustee id in trust_game'),
+        candidate_id=models.StringField(doc='the AI: candidate id, AI selector id (S1, …), or trustee id (trust_game)'),
         counterpart=models.StringField(doc='participant code of the selector / trustor, for returns'),
         decision=models.StringField(),
         policy=models.StringField(),
@@ -78,8 +79,14 @@ def collect(AICall, group, key: str, partner, decision: str, view, *, candidate_
     result = broker.collect(key, partner, decision, view, deadline_seconds=seconds, **kwargs)
     row = result.as_row()
     # PostgreSQL refuses NUL in text: an LLM's raw reply keeps every other character, NUL written as \u0000;
-    # a message is stored as it was used (clean_text, as the app stores the candidate's message).
-    value = clean_text(str(row['value'])) if decision == 'message' else str(row['value'])
+    # a message is stored as it was used (clean_text, as the app stores the candidate's message); an AI
+    # selector's choice as its JSON object.
+    if decision == 'message':
+        value = clean_text(str(row['value']))
+    elif decision == 'choice':
+        value = json.dumps(row['value'], ensure_ascii=False, sort_keys=True)
+    else:
+        value = str(row['value'])
     AICall.create(
         group=group,
         round_number=group.round_number,
@@ -123,8 +130,14 @@ def ai_call_rows(AICall, app_name: str, groups):
     """Export rows (dicts keyed by export_schema.AI_CALL_COLUMNS), one per AI decision."""
     for group in groups:
         for call in sorted(AICall.filter(group=group), key=lambda c: c.id):
-            # A message as a JSON string literal (newlines survive the CSV); a return as its whole number.
-            parsed = json_text(call.parsed_value) if call.decision == 'message' else int(call.parsed_value)
+            # A message as a JSON string literal (newlines survive the CSV); a return as its whole number; an
+            # AI selector's choice as its JSON object (card, amount, beliefs, reason).
+            if call.decision == 'message':
+                parsed = json_text(call.parsed_value)
+            elif call.decision == 'choice':
+                parsed = call.parsed_value
+            else:
+                parsed = int(call.parsed_value)
             yield dict(
                 session_code=group.session.code, group_id=group.id_in_subsession, round=call.round_number,
                 app=app_name, candidate_id=call.candidate_id, decision=call.decision, policy=call.policy,

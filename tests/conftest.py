@@ -29,6 +29,7 @@ LANES_BY_PATH = {
     'test_otree_configs.py': ('bots', 'slow'),
     'test_partner_selection_export.py': ('bots', 'slow'),
     'test_llm_session.py': ('llm', 'bots', 'slow'),
+    'test_ai_selectors_session.py': ('llm', 'bots', 'slow'),
     'test_ai_partners_real_model.py': ('llm', 'slow'),
 }
 # Tests using these fixtures need the lane's machinery wherever they live.

@@ -26,6 +26,9 @@ from the final database, as a browser participant's sequence (bots skip the gate
 page's script, and wait on pages a browser never displays): wait pages and gates included, the gates
 regardless of is_displayed (the messages gate's display depends on timing, not on kinds).
 
+Prompts: for every selector and round, the chat messages an LLM AI selector would get in that seat
+(`prompts`), and every AI selector's logged choice with its prompt (`ai_selector_calls`).
+
 `--inject` puts back a leak, for the companion tests: `feedback_line` today's "Correct AI/human guesses"
 line on the Feedback page; `round_bonus` the belief bonus inside each round's payoff; `send_wait`
 trust_game's earlier SendWaitPage, shown to the trustor only when the trustee is human.
@@ -275,6 +278,33 @@ def truth_of(game: str, participant, num_rounds: int) -> dict:
     )
 
 
+def seat_prompts(game: str, participant, num_rounds: int) -> list:
+    """[round, prompt] for every played round of a human selector: the chat messages an LLM AI selector would
+    get in that seat (round_flow.selector_view, the one view every AI selector gets), to compare with the
+    seat's Choose page (tests/test_leaks.py)."""
+    if game == 'trust_game':
+        return []
+    import partner_selection as ps
+    from ai_partners.selectors import choice_messages
+    from study.config import ai_settings_of
+
+    players = [p for p in participant.get_players() if isinstance(p, ps.Player) and p.round_number <= num_rounds]
+    return [[p.round_number, choice_messages(ps.selector_view(p), ai_settings_of(p).llm_persona)]
+            for p in players if p.offered_candidate_ids]
+
+
+def ai_selector_calls(game: str, session) -> list:
+    """Every AI selector's choice as logged (round, selector, prompt, parsed choice)."""
+    if game == 'trust_game':
+        return []
+    import partner_selection as ps
+
+    groups = {p.group.id: p.group for pp in session.get_participants() for p in pp.get_players()
+              if isinstance(p, ps.Player)}
+    calls = [c for g in groups.values() for c in ps.AICall.filter(group=g) if c.decision == 'choice']
+    return sorted([c.round_number, c.candidate_id, c.prompt, c.parsed_value] for c in calls)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('config')
@@ -306,7 +336,7 @@ def main():
     # A bot is served a wait page while it waits (how often depends on the other bots' order): those are
     # compared as rendered, once each, like every page of the sequence.
     wait_pages = wait_page_names(SESSION_CONFIGS_DICT[args.config]['app_sequence'])
-    out = dict(selectors={}, truth={})
+    out = dict(selectors={}, truth={}, prompts={})
     with session_scope():
         session = Session.objects_get(id=session_id)
         for participant in session.get_participants():
@@ -324,6 +354,8 @@ def main():
             rendered = rendered_pages(session.code, participant)
             out['selectors'][participant.code] = pages + [('rendered:' + n, str(r), h) for n, r, h in rendered]
             out['truth'][participant.code] = truth_of(game, participant, session.config['num_rounds'])
+            out['prompts'][participant.code] = seat_prompts(game, participant, session.config['num_rounds'])
+        out['ai_selector_calls'] = ai_selector_calls(game, session)
     Path(args.out).write_text(json.dumps(out, indent=1, ensure_ascii=False), encoding='utf8')
 
 

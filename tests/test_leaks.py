@@ -22,7 +22,9 @@ puts back the trustor's SendWaitPage that was shown only with a human trustee.
 The pages are the sequence a browser participant passes (the gates included, the bot-only wait pages
 not), so a page shown to one kind's partners and not the other's fails as a differing page list.
 """
+import html
 import json
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +38,8 @@ OVERRIDES = ['num_rounds=3']
 # Every page a selector can see before the debrief: the intro app's, partner_selection's page_sequence
 # minus the candidates' pages and the arrival wait page of online sessions, and the exit app's questionnaire.
 SELECTOR_PAGES = {'Consent', 'Rules', 'Comprehension', 'LabGroupingWaitPage', 'Instructions', 'RoundStart',
-                  'MessagesWaitPage', 'AIMessagesGate', 'Choose', 'ChoicesWaitPage', 'ReturnsGate', 'Feedback',
+                  'MessagesWaitPage', 'AIMessagesGate', 'Choose', 'ChoicesWaitPage', 'AIChoicesGate', 'ReturnsGate',
+                  'Feedback',
                   'Questionnaire'}
 # A trustor's: the intro app's, trust_game's own (no wait page between Send and Results but the gate),
 # and the questionnaire.
@@ -46,17 +49,17 @@ TRUSTOR_PAGES = {'Consent', 'Rules', 'Comprehension', 'PairingWaitPage', 'Instru
 _runs = {}
 
 
-def run_pair(tmp_path_factory, config: str, inject: str = '', case: str = '') -> tuple:
+def run_pair(tmp_path_factory, config: str, inject: str = '', case: str = '', extra: tuple = ()) -> tuple:
     """(unswapped, swapped) harness outputs of one config, run side by side once per test session."""
-    key = (config, inject, case)
+    key = (config, inject, case, extra)
     if key not in _runs:
-        folder = tmp_path_factory.mktemp(f'leak_{config}_{inject or "clean"}_{case}')
+        folder = tmp_path_factory.mktemp(f'leak_{config}_{inject or "clean"}_{case}{"_extra" if extra else ""}')
 
         def run(swap: bool) -> dict:
             out = folder / f'swap{int(swap)}.json'
             cmd = [sys.executable, str(HARNESS), config, '--out', str(out)]
             cmd += ['--swap'] * swap + (['--inject', inject] if inject else []) + (['--case', case] if case else [])
-            for item in OVERRIDES:
+            for item in [*OVERRIDES, *extra]:
                 cmd += ['--set', item]
             done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
             assert done.returncode == 0, f'{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}'
@@ -152,3 +155,70 @@ def test_the_leak_check_finds_a_wait_page_shown_only_with_a_human_trustee(tmp_pa
     found = page_differences(first, second)
     assert [where for _, where, _, _ in found] == ['sequence']
     assert 'rendered:SendWaitPage' in found[0][3]
+
+
+# Two AI selectors beside the human ones: an LLM one (its endpoint down, so its choice is the learner's, but its
+# prompt is logged as sent) and a learner.
+AI_SELECTORS = ('num_ai_selectors=2', 'ai_selector_policies=llm,learner', 'llm_base_url=http://127.0.0.1:9/v1',
+                'llm_timeout_seconds=2')
+
+
+def flat(text: str) -> str:
+    return re.sub(r'\s+', ' ', text).strip()  # the harness compares pages with white space collapsed
+
+
+def cards_on_page(page: str) -> list:
+    """(letter, badge, message) per card of a rendered Choose page, in display order."""
+    found = re.findall(r'<div class="ps-card" data-card="([^"]+)">(.*?)<div class="ps-message">(.*?)</div>', page)
+    # escape_text writes a line break as <br> (a '<br>' typed in a message shows as &lt;br&gt;)
+    return [(letter, (re.findall(r'data-badge="([^"]*)"', head) or [''])[0],
+             flat(html.unescape(message.replace('<br>', '\n'))))
+            for letter, head, message in found]
+
+
+def cards_in_prompt(prompt: list) -> list:
+    lines = re.findall(r'^- Candidate (\S+?)(?: \[label: (\w+)\])?: (".*")$', prompt[1]['content'], re.M)
+    return [(letter, badge, flat(json.loads(message))) for letter, badge, message in lines]
+
+
+def history_on_page(page: str) -> list:
+    table = page.split('class="ps-history', 1)[1].split('</table>', 1)[0] if 'ps-history' in page else ''
+    rows = [re.findall(r'<td>(.*?)</td>', row) for row in re.findall(r'<tr>(.*?)</tr>', table)]
+    return [(r[0], 'no choice') if r[1] == 'no choice' else (r[0], r[1], r[-2], r[-1]) for r in rows if r]
+
+
+def history_in_prompt(prompt: list) -> list:
+    text = prompt[1]['content']
+    rows = re.findall(r'^- Round (\d+): Candidate (\S+?)(?: \(label \w+\))?, you sent (\d+), returned to you (\d+)\.$',
+                      text, re.M)
+    missed = re.findall(r'^- Round (\d+): no choice', text, re.M)
+    return sorted([tuple(r) for r in rows] + [(r, 'no choice') for r in missed], key=lambda r: int(r[0]))
+
+
+@pytest.mark.bots
+@pytest.mark.slow
+def test_an_llm_selectors_prompt_is_what_the_seats_page_shows_and_nothing_computed_from_kinds(tmp_path_factory):
+    """(1) For every human selector and round, the prompt an LLM AI selector gets in that seat
+    (round_flow.selector_view, the view of every AI selector) holds the cards of the seat's Choose page, in
+    its order, with the same letters, badges and messages, and the same history rows. (2) In hidden, with the
+    candidates' kinds swapped and their decisions kept, every such prompt, every AI selector's logged prompt
+    and choice, and every human selector's page are the same."""
+    first, second = run_pair(tmp_path_factory, 'ps_hidden', extra=AI_SELECTORS)
+    assert_truth_swapped(first, second)
+    checked = 0
+    for code, prompts in first['prompts'].items():
+        pages = {where: page for name, where, page in first['selectors'][code] if name == 'rendered:Choose'}
+        assert len(prompts) == 3
+        for round_number, prompt in prompts:
+            page = pages[str(round_number)]
+            assert cards_in_prompt(prompt) == cards_on_page(page) != []
+            assert history_in_prompt(prompt) == history_on_page(page)
+            assert len(history_on_page(page)) == round_number - 1
+            checked += 1
+    assert checked == 9  # 3 human selectors × 3 rounds
+    assert first['prompts'] == second['prompts']
+    calls = first['ai_selector_calls']
+    assert [(r, s) for r, s, _, _ in calls] == [(r, s) for r in (1, 2, 3) for s in ('S1', 'S2')]
+    assert all(json.loads(prompt) for r, s, prompt, _ in calls if s == 'S1')  # the llm seat's prompt, logged
+    assert calls == second['ai_selector_calls']
+    assert page_differences(first, second) == []

@@ -253,8 +253,10 @@ def test_an_otree_bot_session_replayed_by_the_engine_gives_the_same_export_rows(
     config_row = pd.read_csv(bot.export_path('partner_selection_config'), **read).iloc[0].to_dict()
     result = replay_export(decisions, candidates, config_row)
     ours = result.decisions_frame().astype(str)
-    # not decisions: the participant label and the seconds on the page (people's, not the rules')
-    for column in set(export_schema.DECISION_COLUMNS) - {'selector_label', 'seconds_on_choice_page'}:
+    # not decisions: the participant label, the seconds on the page (people's, not the rules') and who the
+    # selector is (the app's are people, the replay's are its scripted agents)
+    for column in set(export_schema.DECISION_COLUMNS) - {'selector_label', 'seconds_on_choice_page', 'selector_kind',
+                                                         'selector_policy', 'selector_params'}:
         assert ours[column].tolist() == decisions[column].tolist(), column
     theirs = candidates[candidates['kind'] == 'ai'].reset_index(drop=True)
     mine = result.candidates_frame().astype(str)

@@ -71,7 +71,7 @@ def test_a_number_at_its_bounds_is_accepted(field):
         if value is None or (field.name == 'num_rounds' and value > sc.max_rounds()):
             continue
         config = {field.name: value}
-        if field.name == 'num_selectors' and value > sc.MAX_RETURN_SLOTS:
+        if field.name in ('num_selectors', 'num_ai_selectors') and value > sc.MAX_RETURN_SLOTS:
             config['num_human_candidates'] = 0
         if field.name in ('num_human_candidates', 'num_ai_candidates') and value > 0:
             other = 'num_ai_candidates' if field.name == 'num_human_candidates' else 'num_human_candidates'
@@ -125,9 +125,42 @@ def test_more_cards_than_belief_fields_is_refused_where_beliefs_are_elicited():
 
 def test_more_selectors_than_return_fields_is_refused_when_a_human_can_be_chosen():
     # found by trying: 13 selectors choosing one human candidate crashed (return_13)
-    with pytest.raises(sc.ConfigError, match='num_selectors must be at most 12'):
+    with pytest.raises(sc.ConfigError, match='num_selectors \\+ num_ai_selectors must be at most 12'):
         sc.parse(dict(num_selectors=13))
     assert sc.parse(dict(num_selectors=13, num_human_candidates=0)).num_selectors == 13
+    # AI selectors choose human candidates too: they count
+    with pytest.raises(sc.ConfigError, match='got 13'):
+        sc.parse(dict(num_selectors=10, num_ai_selectors=3))
+    assert sc.parse(dict(num_selectors=10, num_ai_selectors=2)).num_ai_selectors == 2
+
+
+@pytest.mark.parametrize('fields, message', [
+    (dict(ai_selector_policies='llm,gpt'), "ai_selector_policies must be a comma list of random, learner, llm, got"),
+    (dict(ai_selector_policies=' , '), 'ai_selector_policies must be a comma list'),
+    (dict(ai_selector_model='q_learning'), 'ai_selector_model must be one of rescorla_wagner, ewa'),
+    (dict(ai_selector_fallback='llm'), 'ai_selector_fallback must be one of random, learner'),
+    (dict(ai_selector_params='alpha=0.3'), 'ai_selector_params must be a JSON object'),
+    (dict(ai_selector_params='[0.3]'), 'ai_selector_params must be a JSON object of parameters'),
+    (dict(ai_selector_params='{"alpha": 1.5}'), 'alpha must be a number or a [low, high] pair within 0..1'),
+    (dict(ai_selector_params='{"beta": [8, 2]}'), 'beta: a number or a [low, high] pair with low <= high'),
+    (dict(ai_selector_params='{"phi": 0.5}'), "'phi' is not a parameter of rescorla_wagner"),
+    (dict(ai_selector_params='{"beta": "high"}'), 'ai_selector_params beta'),
+    (dict(num_ai_selectors=1, ai_selector_policies='llm', llm_timeout_seconds=30), 'llm_timeout_seconds must be below'),
+    (dict(num_ai_selectors=1, ai_selector_policies='llm', llm_base_url='localhost:8080'), 'llm_base_url must be an http'),
+])
+def test_bad_ai_selector_fields_are_refused_naming_the_field(fields, message):
+    with pytest.raises(sc.ConfigError) as raised:
+        sc.parse(fields)
+    assert message in str(raised.value)
+
+
+def test_ai_selector_fields_parse_to_a_policy_per_seat_and_params():
+    config = sc.parse(dict(num_ai_selectors=3, ai_selector_policies='llm, llm ,learner', ai_selector_model='ewa',
+                           ai_selector_params='{"phi": 0.9, "beta": [2, 10], "q0": 0.5}'))
+    assert config.ai_selector_ids == ['S1', 'S2', 'S3']
+    assert [config.ai_selector_policy_of(i) for i in (1, 2, 3, 4)] == ['llm', 'llm', 'learner', 'llm']
+    assert sc.parse_selector_params(config.ai_selector_params) == {'phi': 0.9, 'beta': (2.0, 10.0), 'q0': 0.5}
+    assert config.uses_llm and not sc.parse(dict(ai_selector_policies='llm')).uses_llm  # no AI selector: no call
 
 
 def test_a_group_needs_a_candidate_and_at_most_as_many_as_card_letters():

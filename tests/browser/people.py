@@ -25,6 +25,7 @@ WAIT_PAGES = {
     'MessagesWaitPage',
     'AIMessagesGate',
     'ChoicesWaitPage',
+    'AIChoicesGate',
     'ReturnsWaitPage',
     'ReturnsGate',
 }

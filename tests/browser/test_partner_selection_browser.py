@@ -425,7 +425,7 @@ def expected_visits(play: PartnerSelectionPlay, person: Person) -> List[str]:
     return pages + ['Questionnaire', 'Debrief', 'Payment']
 
 
-GATES = ('AIMessagesGate', 'ReturnsGate')
+GATES = ('AIMessagesGate', 'AIChoicesGate', 'ReturnsGate')
 
 
 def count_gate_requests(page, counts: Counter) -> None:
