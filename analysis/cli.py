@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='rounds in the early and the late window of the treatment contrasts (default 3)')
     report.add_argument('--mixed', choices=('auto', 'on', 'off'), default='auto',
                         help='mixed-effects logit (slow on big data): auto = only up to 25000 choices (default)')
+    report.add_argument('--selectors', choices=('auto', 'human', 'ai', 'all'), default='auto',
+                        help='whose choices the estimates use: auto = the human selectors where human and AI '
+                             'selectors share a session, else everyone (default); all = both kinds pooled')
     report.add_argument('--per-selector', action='store_true',
                         help='also fit the learning models per selector (adds ~30 s for 975 selectors)')
     report.add_argument('--starts', type=int, default=5, help='optimizer starts per learning-model fit (default 5)')
@@ -152,7 +155,7 @@ def _report(args) -> int:
         path = build_report(args.export, args.out, candidates=args.candidates, n_boot=args.n_boot,
                             curve_boot=args.curve_boot, mixed=args.mixed, per_selector=args.per_selector,
                             n_starts=args.starts, seed=args.seed, progress=not args.no_progress,
-                            k_rounds=args.k_rounds, curve_perm=args.curve_perm)
+                            k_rounds=args.k_rounds, curve_perm=args.curve_perm, selectors=args.selectors)
     for warning in caught:
         if issubclass(warning.category, WithheldStatistic):
             print(f'warning: withheld: {warning.message}', file=sys.stderr)

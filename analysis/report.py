@@ -301,6 +301,21 @@ def _json_value(value):
 RESULTS_VERSION = 1
 
 
+def _selectors_to_fit(sample: pd.DataFrame, selectors: str) -> tuple[pd.DataFrame, str]:
+    """The rows of the selectors whose choices the estimates use, and which ('human', 'ai' or 'all')."""
+    if selectors not in ('auto', 'human', 'ai', 'all'):
+        raise ValueError(f"selectors must be 'auto', 'human', 'ai' or 'all', got {selectors!r}")
+    kinds = set(sample['selector_kind'])
+    if selectors == 'auto':
+        selectors = 'human' if len(kinds) > 1 else 'all'
+    if selectors == 'all':
+        return sample, 'all'
+    if selectors not in kinds:
+        raise ExportError(f'--selectors {selectors}: the export has no {selectors} selectors '
+                          f'(selector_kind: {", ".join(sorted(kinds))})')
+    return sample[sample['selector_kind'] == selectors], selectors
+
+
 def q0_sensitivity(trials, model_fits: dict, n_starts: int = 5, seed: int = 0, min_selectors: int = 1) -> pd.DataFrame:
     """Rescorla–Wagner per treatment with q0 fixed at 1/3 (the fit already in ``model_fits``), from the data and
     free: one row per rule × treatment × parameter (``q0`` = 'fixed 1/3', 'data', 'free'; then the columns of
@@ -323,7 +338,7 @@ def q0_sensitivity(trials, model_fits: dict, n_starts: int = 5, seed: int = 0, m
 def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boot: int = 200, mixed: str = 'auto',
                  per_selector: bool = False, n_starts: int = 5, seed: int = 0,
                  progress: bool = True, timings: dict | None = None, k_rounds: int = 3,
-                 curve_perm: int = 199) -> Path:
+                 curve_perm: int = 199, selectors: str = 'auto') -> Path:
     """Analyse an export and write ``out_dir/report.html``, its figures (SVG + 300-dpi PNG), one CSV per
     table and ``results.json`` (headline estimates; keys in docs/analysis.md, "Report outputs"); return the
     HTML path.
@@ -338,6 +353,9 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     k_rounds : rounds in the early and the late window of the treatment contrasts.
     curve_perm : selector permutations of the flat-versus-learning test per treatment.
     timings : a dict to fill with seconds per report step (the benchmark reads it).
+    selectors : whose choices every estimate uses: 'auto' (default) = the human selectors where human and AI
+        selectors (session config num_ai_selectors) share the export, else everyone; 'human', 'ai', or
+        'all' (both kinds pooled). The table split by selector kind always shows both.
     """
     from tqdm.auto import tqdm
 
@@ -379,6 +397,12 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     page.table('Decisions kept and excluded from the fits (no choice = timed out or empty chose_ai)', exclusions,
                'exclusions')
     sample = fit_sample(data)
+    both_kinds = fit_sample(data) if sample['selector_kind'].nunique() > 1 else None
+    sample, selector_note = _selectors_to_fit(sample, selectors)
+    results['selectors'] = selector_note
+    if selector_note != 'all':
+        page.text(f'Estimates below use the {selector_note} selectors only (option --selectors); '
+                  'the table by selector kind shows both.')
     per_treatment = sample[sample['chose_ai'].notna()].groupby('treatment')['selector_id'].nunique()
     small = {t for t, n in per_treatment.items() if n < MIN_SELECTORS}
 
@@ -411,12 +435,12 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
         page.warning(few('bootstrap CIs of the AI-choice share and the comparison with chance'))
     page.table(f'Share choosing an AI candidate (selector-clustered bootstrap CIs, {n_boot} replicates)',
                _withhold(shares, ['ci_low', 'ci_high', 'above_chance'], small), 'ai_choice_share')
-    if sample['selector_kind'].nunique() > 1:
+    if both_kinds is not None:
         # Sessions with AI selectors beside people (num_ai_selectors): how each kind of selector chose.
-        page.text('Human and AI selectors (session config num_ai_selectors) chose among the same cards. The other '
-                  'tables and fits pool both kinds; this one splits them (descriptive).')
+        page.text('Human and AI selectors (session config num_ai_selectors) chose among the same cards; this '
+                  'table splits them (descriptive).')
         page.table('Share choosing an AI candidate by selector kind (round "all": every round)',
-                   curves.ai_choice_share_by_selector_kind(sample), 'ai_choice_by_selector_kind')
+                   curves.ai_choice_share_by_selector_kind(both_kinds), 'ai_choice_by_selector_kind')
     page.text('Flat versus learning, per treatment: the flat model p(t) = p against the exponential curve '
               'p(t) = p_inf − (p_inf − p0)·exp(−k(t−1)), both by maximum likelihood. Under a flat series k and '
               'p_inf are not identified and the likelihood-ratio statistic has no chi-square reference, so the '

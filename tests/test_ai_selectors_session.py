@@ -109,3 +109,8 @@ def test_an_unreachable_endpoint_gives_the_learners_choice_flagged_and_the_repor
     assert table[0] == 'treatment,selector_kind,round,n_choices,n_ai_chosen,share_ai,chance'
     overall = {line.split(',')[1]: int(line.split(',')[3]) for line in table[1:] if line.split(',')[2] == 'all'}
     assert overall == {'ai': len(POLICIES) * ROUNDS, 'human': HUMAN_SELECTORS * ROUNDS}
+    # the estimates use the human selectors only (--selectors auto), the table above both kinds
+    import json
+    results = json.loads((tmp_path / 'report' / 'results.json').read_text(encoding='utf8'))
+    assert results['selectors'] == 'human'
+    assert sum(t['n_choices'] for t in results['treatments'].values()) <= HUMAN_SELECTORS * ROUNDS

@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / 'data'
 
@@ -167,3 +170,17 @@ def test_report_without_r_withholds_the_mixed_logit_with_a_warning(tmp_path, mon
     results = json.loads((tmp_path / 'out' / 'results.json').read_text(encoding='utf-8'))
     assert 'mixed_logit' not in results['regressions'] and results['regressions']['gee']
     assert any(w.startswith('Mixed logit') for w in results['withheld'])
+
+
+def test_estimates_use_the_human_selectors_where_ai_selectors_share_the_session():
+    from analysis.io import ExportError
+    from analysis.report import _selectors_to_fit
+    sample = pd.DataFrame(dict(selector_id=['s1', 's2', 's3'], selector_kind=['human', 'ai', 'human']))
+    rows, which = _selectors_to_fit(sample, 'auto')
+    assert which == 'human' and rows['selector_id'].tolist() == ['s1', 's3']
+    assert _selectors_to_fit(sample, 'ai')[0]['selector_id'].tolist() == ['s2']
+    assert len(_selectors_to_fit(sample, 'all')[0]) == 3
+    only_ai = sample.assign(selector_kind='ai')  # a population run's selectors are all AI agents
+    assert _selectors_to_fit(only_ai, 'auto')[1] == 'all'
+    with pytest.raises(ExportError, match='no human selectors'):
+        _selectors_to_fit(only_ai, 'human')
