@@ -8,7 +8,9 @@ candidate, hidden, one round: 1 message, `--selectors` choices, a return per cho
 level. llama-cpp-python's server has one model behind one lock (no parallel slots, unlike llama.cpp's own
 `llama-server --parallel`), so one server answers one request at a time; the benchmark therefore measures
 twice: one server with `--threads` threads, and `--servers` K server processes of `--threads // K` thread(s)
-each behind `llm_base_urls`. PASS when throughput at the highest level is at least 2x that at 1, per setup.
+each behind `llm_base_urls`; and, to tell the engine's concurrency from the model's CPU bound, a loopback
+endpoint that only waits (`--fake-delay` seconds per call, tests/llm_fixtures.py's `slow` fault server).
+PASS when throughput at the highest level is at least 2x that at 1, per setup.
 SmolLM2-135M copies the reply form instead of a card letter, so selector choices fall back (counted); the
 calls are real calls all the same. Needs .venv-llm (bash scripts/setup_llm_server.sh).
 """
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'tests'))
 
-from llm_fixtures import start_llama_server, stop_process  # noqa: E402
+from llm_fixtures import FaultServer, start_llama_server, stop_process  # noqa: E402
 from population import from_mapping, run  # noqa: E402
 
 
@@ -66,13 +68,25 @@ def main(argv=None) -> int:
     parser.add_argument('--threads', type=int, default=2, help='llama.cpp threads in all (per setup)')
     parser.add_argument('--levels', default='1,4,16')
     parser.add_argument('--max-tokens', type=int, default=48)
+    parser.add_argument('--fake-delay', type=float, default=0.5, help='seconds the waiting endpoint takes per call')
+    parser.add_argument('--setups', default='one,k,fake', help='which of one (server), k (servers), fake to run')
     args = parser.parse_args(argv)
     logging.getLogger('ai_partners').setLevel(logging.ERROR)  # every fallback is counted, not printed
     levels = [int(x) for x in args.levels.split(',')]
     print(f'cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}', flush=True)
     setups = [('1 server', 1, args.threads),
               (f'{args.servers} servers', args.servers, max(1, args.threads // args.servers))]
+    wanted = set(args.setups.split(','))
+    setups = [s for s, key in zip(setups, ('one', 'k')) if key in wanted]
     verdicts = []
+    if 'fake' in wanted:
+        server = FaultServer('slow', delay=args.fake_delay).start()
+        try:
+            print(f'waiting endpoint ({args.fake_delay} s per call, no CPU):', flush=True)
+            verdicts.append(verdict('waiting endpoint', measure([server.base_url], levels, args.selectors,
+                                                                args.max_tokens), levels))
+        finally:
+            server.stop()
     for name, k, threads in setups:
         processes = []
         try:
@@ -87,7 +101,7 @@ def main(argv=None) -> int:
         finally:
             for process in processes:
                 stop_process(process)
-    return 0 if any(verdicts) else 1
+    return 0  # a measurement: the verdicts are printed above
 
 
 if __name__ == '__main__':

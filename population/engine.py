@@ -333,8 +333,10 @@ def _play(config: PopulationConfig, script: Script, llm: LLMCalls | None) -> Res
                 if script.choice_timed_out(gr.group, rnd, code):
                     gr.choice_timeouts.add(code)
                 if elicit and choice.made:
-                    guesses = script.guesses(gr.group, rnd, code, cards) or guesses
-                    if guesses is None:
+                    given_guesses = script.guesses(gr.group, rnd, code, cards)
+                    if given_guesses is not None:
+                        guesses = given_guesses
+                    if guesses is None:  # a learner guesses the kinds it perceives
                         guesses = ['ai' if k == AI else 'human' for k in perceived[row]]
                     score = round_engine.score_beliefs(cards, guesses, rules)
                     gr.beliefs[code] = score

@@ -26,6 +26,7 @@ from ai_partners.selectors import (PastRound, SelectorCard, SelectorSettings, Se
                                    resolve_params)
 from game_logic import round_engine, society
 from game_logic.export_schema import json_text
+from study.text import clean_text  # the apps' cleaning of LLM text (no oTree import)
 
 __all__ = ['LLMCalls', 'partner_settings', 'selector_settings', 'value_used', 'timed_out', 'candidate_view',
            'selector_view', 'ai_call_row', 'llm_stats', 'TIMED_OUT_REASONS']
@@ -43,7 +44,7 @@ def value_used(decision, what: str):
     """What the round uses of a candidate's AI decision (the AI-calls row keeps the fallback's value)."""
     if timed_out(decision):
         return '' if what == 'message' else 0
-    return decision.value
+    return clean_text(decision.value) if what == 'message' else decision.value
 
 
 def partner_settings(config, base_url: str = ''):
@@ -140,31 +141,34 @@ class LLMCalls:
             self._selectors[key, url] = make_selector(selector_settings(self.config, group, selector_id, key, url), key)
         return self._selectors[key, url]
 
-    def _run(self, jobs, call) -> list:
-        """call(job, index) for every job on the pool; results in job order, whatever order they finish in."""
-        return list(self.pool.map(call, jobs, range(len(jobs))))
+    def _run(self, agents, jobs, call) -> list:
+        """call(agent, job) for every job on the pool; results in job order, whatever order they finish in.
+        The agents are made here, before the pool starts, so no two threads build one."""
+        return list(self.pool.map(call, agents, jobs))
 
     def messages(self, jobs) -> list:
         """jobs: (group, round, candidate_id, key, preset, view)."""
-        decisions = self._run(jobs, lambda j, i: self.partner(j[3], j[4], i).write_message(j[5]))
+        agents = [self.partner(j[3], j[4], i) for i, j in enumerate(jobs)]
+        decisions = self._run(agents, jobs, lambda agent, j: agent.write_message(j[5]))
         for (group, rnd, cid, *_), decision in zip(jobs, decisions):
             self.rows.append(ai_call_row(self.config, group, rnd, cid, decision))
         return decisions
 
     def choices(self, jobs) -> list:
         """jobs: (group, round, selector_id, key, view)."""
-        decisions = self._run(jobs, lambda j, i: self.selector(j[0], j[2], j[3], i).decide('choice', j[4]))
+        agents = [self.selector(j[0], j[2], j[3], i) for i, j in enumerate(jobs)]
+        decisions = self._run(agents, jobs, lambda agent, j: agent.decide('choice', j[4]))
         for (group, rnd, sid, *_), decision in zip(jobs, decisions):
             self.rows.append(ai_call_row(self.config, group, rnd, sid, decision))
         return decisions
 
     def returns(self, jobs) -> list:
         """jobs: (group, round, candidate_id, key, preset, view, slot)."""
-        def decide(j, i):
+        def decide(agent, j):
             slot = j[6]
-            return self.partner(j[3], j[4], i).decide_return(j[5], slot.amount_sent, slot.amount_received,
-                                                           counterpart=slot.selector_code)
-        decisions = self._run(jobs, decide)
+            return agent.decide_return(j[5], slot.amount_sent, slot.amount_received, counterpart=slot.selector_code)
+        agents = [self.partner(j[3], j[4], i) for i, j in enumerate(jobs)]
+        decisions = self._run(agents, jobs, decide)
         for (group, rnd, cid, *_), decision in zip(jobs, decisions):
             self.rows.append(ai_call_row(self.config, group, rnd, cid, decision))
         return decisions
@@ -175,7 +179,7 @@ def ai_call_row(config, group: int, round_number: int, agent_id: str, decision) 
     from .engine import group_cells  # the export cells every export row carries
 
     if decision.decision == 'message':
-        parsed = json_text(decision.value)
+        parsed = json_text(clean_text(str(decision.value)))  # as the app stores it
     elif decision.decision == 'choice':
         parsed = json.dumps(decision.value, ensure_ascii=False, sort_keys=True)
     else:
