@@ -239,3 +239,13 @@ def test_a_small_society_plays_against_a_real_model(llama_server_url, tmp_path):
     calls = pd.read_csv(paths['ai_calls'], keep_default_na=False)
     assert len(calls) >= 3  # a message, two choices, and a return per choice of A1
     assert (calls['endpoint_host'] != '').all() and (calls['raw_reply_json'].map(json.loads) != '').any()
+
+
+def test_cli_runs_llm_agents_and_writes_the_ai_calls_export(society_server, tmp_path):
+    from population.cli import main
+    server = society_server()
+    assert main(['run', '--selectors', '2', '--rounds', '1', '--policy', 'llm', '--set', 'ai_policies=["llm"]',
+                 '--set', f'llm_base_url={server.base_url}', '--set', 'llm_api_key_env=', '--out', str(tmp_path)]) == 0
+    calls = pd.read_csv(tmp_path / 'ai_calls.csv')
+    assert len(calls) == len(server.requests) and set(calls['decision']) >= {'message', 'choice'}
+    assert main(['run', '--engine', 'fast', '--policy', 'llm', '--out', str(tmp_path / 'fast')]) == 2
