@@ -9,12 +9,17 @@ returns → `settle_round`; after the last round `pay_beliefs`. The agents:
   seeded by `decision_rng(ai_seed, candidate_key, round, decision, counterpart)` with the app's candidate
   keys `<session>-g<group>-<id>`), AI candidates A1.. with their presets (`ai_presets`, a quality mix), the
   human-like candidates H1.. with `human_preset` (default `human_like`: 11.4 of 30 returned, sd 6.5,
-  ~48-character messages);
+  ~48-character messages); AI seats whose `ai_policies` entry is `llm` decide by the LLM endpoint instead
+  (population.llm_agents: the apps' client and prompts, their preset as the fallback);
 * selectors choose by a learning model of `ai_partners.learning` (the rules `analysis.learning_models` fits:
   its `initial_state`, `utilities`, `update`, and the softmax `card_log_probabilities`), all selectors of all groups at once with numpy. A
   selector acts on what its page shows: the badge where there is one, else the message (longer than
   `perceive_ai_above` characters reads as AI). Its learned values are per *perceived* kind, and its belief
-  guesses (when elicited) are the perceived kinds. It sends the whole endowment.
+  guesses (when elicited) are the perceived kinds. It sends the whole endowment. With
+  `selector_policy = 'llm'` every selector is an LLM selector seat (ai_partners.selectors), its choice, amount
+  and guesses the model's (or its fallback's).
+
+A round's LLM calls run concurrently, step by step (messages, choices, returns), gathered in seat order.
 
 The result holds each round's engine objects; `decisions_frame`, `candidates_frame` and `config_frame` turn
 them into the apps' exports (game_logic.export_schema), row for row as partner_selection/exports.py writes
