@@ -5,6 +5,8 @@
     result = run(config)          # every round through game_logic.round_engine (the app's calls)
     result = run_fast(config)     # the same rules vectorised with numpy (large societies, sweeps)
     write_exports(result, 'out/')  # decisions.csv, candidates.csv, config.csv: the apps' export schema
+    # LLM agents (rules engine only): ai_policies=['llm'], selector_policy='llm', llm_base_url(s),
+    # llm_concurrency; their calls are written to ai_calls.csv (the apps' AI-calls schema)
 
 Command line: `python -m population run ...`, `python -m population sweep GRID.toml` (docs/population.md).
 """

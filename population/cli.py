@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--ai', type=int, help='AI candidates per group (num_ai_candidates)')
     run.add_argument('--rounds', type=int, help='rounds')
     run.add_argument('--identity', help='hidden, disclosed or false_label')
-    run.add_argument('--policy', help='selector policy: random, static, rescorla_wagner, ewa')
+    run.add_argument('--policy', help='selector policy: random, static, rescorla_wagner, ewa, llm')
     run.add_argument('--seed', type=int, help='seed of the selectors\' choices')
     run.add_argument('--engine', choices=('rules', 'fast'), default='rules',
                      help='rules: every call through game_logic.round_engine (default); fast: the numpy twin')

@@ -11,16 +11,23 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping
+from urllib.parse import urlparse
 
 from ai_partners.scripted import PRESETS, Preset
 from ai_partners.learning import MODELS
 from game_logic import session_config
 from game_logic.session_config import ConfigError, SessionConfig
 
-__all__ = ['PopulationConfig', 'SELECTOR_POLICIES', 'ENGINE_FIELDS', 'from_mapping']
+__all__ = ['PopulationConfig', 'SELECTOR_POLICIES', 'CANDIDATE_POLICIES', 'LLM_SELECTOR_FALLBACKS', 'ENGINE_FIELDS',
+           'from_mapping']
 
-# Selector policies: analysis.learning_models' rules (random = uniform over the cards).
-SELECTOR_POLICIES = tuple(MODELS)
+# Selector policies: analysis.learning_models' rules (random = uniform over the cards), or an LLM endpoint
+# (ai_partners.selectors' llm policy: the prompt of a live AI selector seat).
+SELECTOR_POLICIES = (*MODELS, 'llm')
+# An AI candidate seat decides by its scripted preset or by the LLM endpoint (the preset is then its fallback).
+CANDIDATE_POLICIES = ('scripted', 'llm')
+# What an llm selector's faulty choice becomes: a uniform card, or a learner of that model (selector_params).
+LLM_SELECTOR_FALLBACKS = ('random', 'rescorla_wagner', 'ewa')
 
 # Fields of PopulationConfig that are not session-config fields, with their meaning (docs/population.md).
 ENGINE_FIELDS = {
@@ -40,6 +47,13 @@ ENGINE_FIELDS = {
                          'many characters for an AI (its learned values and its belief guesses use that)',
     'choice_seconds': 'seconds_on_choice_page written for every decision (agents do not read pages)',
     'seed': 'seed of the selectors\' choices (the scripted candidates use ai_seed, as in the app)',
+    'ai_policies': f'policy of the AI candidates A1, A2, … (cycled; each {CANDIDATE_POLICIES}; default: '
+                   '[ai_policy]); an llm seat falls back to its preset, flagged',
+    'llm_selector_fallback': f'what a faulty llm selector choice becomes: one of {LLM_SELECTOR_FALLBACKS} '
+                             '(a learner plays selector_params; default rescorla_wagner)',
+    'llm_base_urls': 'several endpoints (e.g. one per server process): call i of a round goes to '
+                     'llm_base_urls[i % n] in seat order (default: [llm_base_url])',
+    'llm_concurrency': 'LLM calls in flight at once (a thread pool; default 4)',
 }
 
 
@@ -62,6 +76,10 @@ class PopulationConfig:
     perceive_ai_above: int = 80
     choice_seconds: float = 0.0
     seed: int = 0
+    ai_policies: tuple = ()
+    llm_selector_fallback: str = 'rescorla_wagner'
+    llm_base_urls: tuple = ()
+    llm_concurrency: int = 4
 
     def __post_init__(self):
         problems = []
@@ -71,12 +89,13 @@ class PopulationConfig:
                 problems.append(f'{name} must be a whole number >= 1, got {value!r}')
         if self.selector_policy not in SELECTOR_POLICIES:
             problems.append(f'selector_policy must be one of {SELECTOR_POLICIES}, got {self.selector_policy!r}')
-        else:
-            declared = MODELS[self.selector_policy]().params
+        elif self.learning_model in MODELS:
+            declared = MODELS[self.learning_model]().params
             unknown = set(self.selector_params) - set(declared) - {'q0'}
             if unknown:
-                problems.append(f'selector_params {sorted(unknown)} are not parameters of {self.selector_policy} '
+                problems.append(f'selector_params {sorted(unknown)} are not parameters of {self.learning_model} '
                                 f'(it has {list(declared)}, and q0)')
+        problems += llm_problems(self)
         presets = self.presets
         for name in (*self.ai_preset_names, self.human_preset):
             if name not in presets:
@@ -85,6 +104,31 @@ class PopulationConfig:
             object.__setattr__(self, 'session_code', f'pop{self.seed:05d}')
         if problems:
             raise ConfigError('population config: ' + '; '.join(problems))
+
+    @property
+    def learning_model(self) -> str:
+        """The learning rule the selectors play: the policy, or an llm selector's fallback."""
+        return self.llm_selector_fallback if self.selector_policy == 'llm' else self.selector_policy
+
+    @property
+    def ai_policy_names(self) -> tuple:
+        return tuple(self.ai_policies) or (self.session.ai_policy,)
+
+    def ai_policy_of(self, index: int) -> str:
+        """Policy of AI candidate A{index} (1-based): the list cycled."""
+        names = self.ai_policy_names
+        return names[(index - 1) % len(names)]
+
+    @property
+    def uses_llm(self) -> bool:
+        """Some agent of the run calls the LLM endpoint."""
+        has_llm_candidate = self.session.num_ai_candidates > 0 and 'llm' in (
+            self.ai_policy_of(i) for i in range(1, self.session.num_ai_candidates + 1))
+        return self.selector_policy == 'llm' or has_llm_candidate
+
+    @property
+    def base_urls(self) -> tuple:
+        return tuple(self.llm_base_urls) or (self.session.llm_base_url,)
 
     @property
     def presets(self) -> dict:
@@ -112,9 +156,39 @@ class PopulationConfig:
         out = {name: getattr(self, name) for name in ENGINE_FIELDS}
         out['ai_presets'] = list(self.ai_preset_names)
         out['selector_params'] = dict(self.selector_params)
+        out['ai_policies'] = list(self.ai_policy_names)
+        out['llm_base_urls'] = list(self.base_urls)
         out['custom_presets'] = {n: dataclasses.asdict(p) if isinstance(p, Preset) else dict(p)
                                  for n, p in self.custom_presets.items()}
         return out
+
+
+def llm_problems(config: PopulationConfig) -> list:
+    """What is wrong with the LLM part of a config (empty: nothing), in words naming the field."""
+    problems = []
+    bad = [p for p in config.ai_policy_names if p not in CANDIDATE_POLICIES]
+    if bad:
+        problems.append(f'ai_policies must each be one of {CANDIDATE_POLICIES}, got {bad}')
+    if config.llm_selector_fallback not in LLM_SELECTOR_FALLBACKS:
+        problems.append(f'llm_selector_fallback must be one of {LLM_SELECTOR_FALLBACKS}, '
+                        f'got {config.llm_selector_fallback!r}')
+    concurrency = config.llm_concurrency
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= 256:
+        problems.append(f'llm_concurrency must be a whole number from 1 to 256, got {concurrency!r}')
+    if isinstance(config.llm_base_urls, str):
+        problems.append('llm_base_urls must be a list of URLs (one endpoint: llm_base_url)')
+    else:
+        for url in config.llm_base_urls:
+            scheme = urlparse(url).scheme if isinstance(url, str) else ''
+            if scheme not in ('http', 'https'):
+                # The value itself is not echoed: a URL may carry user:password@ (as ai_partners.config).
+                problems.append(f'llm_base_urls: every entry must be an http:// or https:// URL, got one with '
+                                f'scheme {scheme!r}')
+    if config.uses_llm and not config.llm_base_urls:
+        scheme = urlparse(config.session.llm_base_url).scheme
+        if scheme not in ('http', 'https'):
+            problems.append(f'llm_base_url must be an http:// or https:// URL, got one with scheme {scheme!r}')
+    return problems
 
 
 def from_mapping(values: Mapping) -> PopulationConfig:
@@ -144,6 +218,7 @@ def from_mapping(values: Mapping) -> PopulationConfig:
     parsed = session_config.parse(dict(values, num_selectors=1, num_rounds=1), num_rounds_max=1)
     if isinstance(selectors, int) and isinstance(rounds, int):
         parsed = dataclasses.replace(parsed, num_selectors=selectors, num_rounds=rounds)
-    if 'ai_presets' in engine:
-        engine['ai_presets'] = tuple(engine['ai_presets'])
+    for name in ('ai_presets', 'ai_policies', 'llm_base_urls'):
+        if name in engine and not isinstance(engine[name], str):
+            engine[name] = tuple(engine[name])
     return PopulationConfig(session=parsed, **engine)

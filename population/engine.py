@@ -9,12 +9,17 @@ returns → `settle_round`; after the last round `pay_beliefs`. The agents:
   seeded by `decision_rng(ai_seed, candidate_key, round, decision, counterpart)` with the app's candidate
   keys `<session>-g<group>-<id>`), AI candidates A1.. with their presets (`ai_presets`, a quality mix), the
   human-like candidates H1.. with `human_preset` (default `human_like`: 11.4 of 30 returned, sd 6.5,
-  ~48-character messages);
+  ~48-character messages); AI seats whose `ai_policies` entry is `llm` decide by the LLM endpoint instead
+  (population.llm_agents: the apps' client and prompts, their preset as the fallback);
 * selectors choose by a learning model of `ai_partners.learning` (the rules `analysis.learning_models` fits:
   its `initial_state`, `utilities`, `update`, and the softmax `card_log_probabilities`), all selectors of all groups at once with numpy. A
   selector acts on what its page shows: the badge where there is one, else the message (longer than
   `perceive_ai_above` characters reads as AI). Its learned values are per *perceived* kind, and its belief
-  guesses (when elicited) are the perceived kinds. It sends the whole endowment.
+  guesses (when elicited) are the perceived kinds. It sends the whole endowment. With
+  `selector_policy = 'llm'` every selector is an LLM selector seat (ai_partners.selectors), its choice, amount
+  and guesses the model's (or its fallback's).
+
+A round's LLM calls run concurrently, step by step (messages, choices, returns), gathered in seat order.
 
 The result holds each round's engine objects; `decisions_frame`, `candidates_frame` and `config_frame` turn
 them into the apps' exports (game_logic.export_schema), row for row as partner_selection/exports.py writes
@@ -36,6 +41,8 @@ from game_logic import export_schema, round_engine, session_config, society
 from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules
 
 from .config import PopulationConfig
+from .llm_agents import (LLMCalls, candidate_view, llm_stats, selector_settings, selector_view, timed_out,
+                         value_used)
 
 __all__ = ['run', 'Script', 'Result', 'round_rules', 'selector_marks', 'selector_code', 'candidate_key',
            'write_exports']
@@ -43,8 +50,12 @@ __all__ = ['run', 'Script', 'Result', 'round_rules', 'selector_marks', 'selector
 
 def selector_marks(config: PopulationConfig) -> dict:
     """The decisions export's selector columns: every selector of a run is an agent, marked as the app marks
-    its AI selectors (`random`, `learner:<model>`, the parameters as set)."""
+    its AI selectors (`random`, `learner:<model>`, `llm:<model>`, the parameters as set)."""
     policy = config.selector_policy
+    if policy == 'llm':
+        settings = selector_settings(config, 1, 'S1', candidate_key(config, 1, 'S1'), config.base_urls[0])
+        return dict(selector_kind='ai', selector_policy=settings.label, selector_params=settings.params_json,
+                    choice_fallback=0)
     return dict(selector_kind='ai', selector_policy=policy if policy == 'random' else f'learner:{policy}',
                 selector_params=json.dumps(dict(config.selector_params), sort_keys=True), choice_fallback=0)
 
@@ -85,6 +96,8 @@ class GroupRound:
     beliefs: dict = field(default_factory=dict)  # selector code -> round_engine.BeliefScore
     choice_timeouts: set = field(default_factory=set)  # selector codes whose choice page timed out
     message_timeouts: set = field(default_factory=set)  # candidate ids whose message page timed out
+    message_fallbacks: set = field(default_factory=set)  # candidate ids whose LLM message fell back
+    choice_fallbacks: set = field(default_factory=set)  # selector codes whose LLM choice fell back
     outcome: round_engine.RoundOutcome | None = None
 
 
@@ -95,6 +108,13 @@ class Result:
     config: PopulationConfig
     rounds: list  # GroupRound, round by round, group by group
     belief_payments: dict  # selector code -> round_engine.BeliefPayment
+    ai_calls: list = field(default_factory=list)  # AI-calls rows of the LLM agents' calls, in call order
+
+    def ai_calls_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.ai_calls, columns=export_schema.AI_CALL_COLUMNS)
+
+    def llm_stats(self) -> dict:
+        return llm_stats(self.ai_calls)
 
     def decisions_frame(self) -> pd.DataFrame:
         return pd.DataFrame(decision_rows(self), columns=export_schema.DECISION_COLUMNS)
@@ -110,12 +130,12 @@ class Selectors:
     """Every selector of the run as one learning model over numpy arrays (selector order: group by group)."""
 
     def __init__(self, config: PopulationConfig):
-        self.model = MODELS[config.selector_policy]()
+        self.model = MODELS[config.learning_model]()
         declared = self.model.params
         n = config.n_selectors
         params = dict(config.selector_params)
         q0 = float(params.pop('q0', DEFAULT_Q0))
-        if config.selector_policy not in ('random', 'static'):
+        if config.learning_model not in ('random', 'static'):
             self.model.q0 = q0
         self.theta = {name: np.full(n, float(params.get(name, p.init))) for name, p in declared.items()}
         self.state = self.model.initial_state(n, self.theta)
@@ -186,8 +206,17 @@ class Script:
 
 def run(config: PopulationConfig, script: Script | None = None) -> Result:
     """Play every round of every group; see the module docstring. With `script`, its decisions replace the
-    agents' wherever it gives one (the selectors then learn nothing from them)."""
-    script = script or Script()
+    agents' wherever it gives one (the selectors then learn nothing from them). LLM agents (`ai_policies`,
+    `selector_policy = 'llm'`) make a round's calls of each step concurrently (population.llm_agents)."""
+    llm = LLMCalls(config) if config.uses_llm else None
+    try:
+        return _play(config, script or Script(), llm)
+    finally:
+        if llm is not None:
+            llm.close()
+
+
+def _play(config: PopulationConfig, script: Script, llm: LLMCalls | None) -> Result:
     c = config.session
     rules = round_rules(config)
     presets = config.presets
@@ -200,13 +229,19 @@ def run(config: PopulationConfig, script: Script | None = None) -> Result:
     seats = {g: [HumanCandidateSeat(cid, f'{config.session_code}g{g}{cid}', 0, False, False) for cid in human_ids]
              for g in groups}
     preset_of = {cid: presets[config.human_preset] for cid in human_ids}
-    preset_of.update({cid: presets[config.ai_preset_of(i)]
-                      for i, cid in enumerate(society.candidate_ids(0, n_ai)['ai'], start=1)})
+    ai_ids = society.candidate_ids(0, n_ai)['ai']
+    preset_of.update({cid: presets[config.ai_preset_of(i)] for i, cid in enumerate(ai_ids, start=1)})
+    llm_candidates = {cid for i, cid in enumerate(ai_ids, start=1) if config.ai_policy_of(i) == 'llm'}
+    llm_selectors = config.selector_policy == 'llm'
     keys = {(g, cid): candidate_key(config, g, cid) for g in groups for cid in preset_of}
     n_selectors = sum(len(v) for v in codes.values())
     selectors = Selectors(dataclasses.replace(config, groups=1, selectors_per_group=n_selectors))
     played, earned = [], {code: {} for g in groups for code in codes[g]}
     threshold = config.perceive_ai_above
+    # What an LLM agent's view holds of its own past: a candidate's rounds (the app's ai_view history), a
+    # selector's cards, choices and outcomes (its history table and memory).
+    own_rounds = {(g, cid): [] for g in groups for cid in llm_candidates}
+    seat_rounds = {code: [] for g in groups for code in codes[g]} if llm_selectors else {}
 
     def message(g, rnd, cand, views):
         given = script.message(g, rnd, cand.candidate_id)
@@ -222,39 +257,77 @@ def run(config: PopulationConfig, script: Script | None = None) -> Result:
         rng = decision_rng(c.ai_seed, keys[g, cid], rnd, 'return', slot.selector_code)
         return Return(draw_return(preset_of[cid], rng, slot.amount_received))
 
+    def is_llm_candidate(g, rnd, cid):
+        return llm is not None and cid in llm_candidates
+
     for rnd in range(1, config.rounds + 1):
         views = _views(config, rnd)
         this_round = []
         perceived_rows, badge_rows = [], []
+        message_jobs = []
         for g in groups:
             t = treatment[g]
             candidates = round_engine.round_candidates(script.human_seats(g, rnd) or seats[g], n_ai, rules)
             ids = [cand.candidate_id for cand in candidates]
             labels = round_engine.display_labels(ids, config.session_code, g, rnd, rules)
-            messages = {cand.candidate_id: message(g, rnd, cand, views) for cand in candidates if cand.active}
+            messages = {}
+            for cand in (cand for cand in candidates if cand.active):
+                cid = cand.candidate_id
+                if is_llm_candidate(g, rnd, cid) and script.message(g, rnd, cid) is None:
+                    message_jobs.append((g, rnd, cid, keys[g, cid], preset_of[cid],
+                                         candidate_view(config, rnd, t, own_rounds[g, cid])))
+                    messages[cid] = None  # filled below, once the round's calls are in
+                else:
+                    messages[cid] = message(g, rnd, cand, views)
             gr = GroupRound(g, rnd, t, candidates, labels, messages)
             gr.message_timeouts = {cid for cid in messages if script.message_timed_out(g, rnd, cid)}
-            for code in codes[g]:
-                order = round_engine.draw_card_order(candidates, config.session_code, code, rnd)
-                cards = round_engine.make_cards(order, labels, messages, t)
+            this_round.append(gr)
+        by_group = {gr.group: gr for gr in this_round}
+        if message_jobs:  # every candidate's message of the round at once, as the app requests them
+            for (g, _, cid, *_), decision in zip(message_jobs, llm.messages(message_jobs)):
+                gr = by_group[g]
+                gr.messages[cid] = value_used(decision, 'message')
+                if decision.fallback:
+                    gr.message_fallbacks.add(cid)
+                if timed_out(decision):
+                    gr.message_timeouts.add(cid)
+        for gr in this_round:
+            for code in codes[gr.group]:
+                order = round_engine.draw_card_order(gr.candidates, config.session_code, code, rnd)
+                cards = round_engine.make_cards(order, gr.labels, gr.messages, gr.treatment)
                 gr.cards[code] = cards
                 perceived_rows.append([_perceived(card, threshold) for card in cards])
                 badge_rows.append([card.badge == 'AI' for card in cards])
-            this_round.append(gr)
 
         perceived = np.array(perceived_rows, dtype=np.int64)
         ai_badge = np.array(badge_rows, dtype=float)
         positions = selectors.choose(perceived, ai_badge)
+        llm_choices = {}
+        if llm_selectors:  # every selector's choice of the round at once, once every message is in
+            choice_jobs = [(gr.group, rnd, f'S{i}', candidate_key(config, gr.group, f'S{i}'),
+                            selector_view(config, rnd, gr.treatment, gr.cards[code], seat_rounds[code]), code)
+                           for gr in this_round for i, code in enumerate(codes[gr.group], start=1)
+                           if script.choice(gr.group, rnd, code) is None]
+            llm_choices = {job[5]: d for job, d in zip(choice_jobs, llm.choices([j[:5] for j in choice_jobs]))}
 
         row = 0
         reward = np.full(n_selectors, np.nan)
         chosen_kind = np.zeros(n_selectors, dtype=np.int64)
+        first_rows, return_jobs, returns_of = {}, [], {}
         for gr in this_round:
             elicit = round_engine.elicits_beliefs(c.elicit_beliefs, gr.treatment)
+            first_rows[gr.group] = row
             for code in codes[gr.group]:
                 cards = gr.cards[code]
                 given = script.choice(gr.group, rnd, code)
-                if given is None:
+                guesses = None
+                if given is None and code in llm_choices:
+                    decision = llm_choices[code]
+                    choice = round_engine.choose(code, cards, decision.value['card'], decision.value['amount'], rules)
+                    guesses = decision.value['beliefs']
+                    if decision.fallback:
+                        gr.choice_fallbacks.add(code)
+                elif given is None:
                     card = cards[positions[row]]
                     choice = round_engine.choose(code, cards, card.label, rules.endowment, rules)
                     chosen_kind[row] = perceived[row, positions[row]]
@@ -265,29 +338,52 @@ def run(config: PopulationConfig, script: Script | None = None) -> Result:
                 if script.choice_timed_out(gr.group, rnd, code):
                     gr.choice_timeouts.add(code)
                 if elicit and choice.made:
-                    guesses = script.guesses(gr.group, rnd, code, cards)
-                    if guesses is None:
+                    given_guesses = script.guesses(gr.group, rnd, code, cards)
+                    if given_guesses is not None:
+                        guesses = given_guesses
+                    if guesses is None:  # a learner guesses the kinds it perceives
                         guesses = ['ai' if k == AI else 'human' for k in perceived[row]]
                     score = round_engine.score_beliefs(cards, guesses, rules)
                     gr.beliefs[code] = score
                     earned[code][rnd] = score.bonus
                 row += 1
             slots = round_engine.return_slots(gr.candidates, gr.choices, rules)
-            returns = {slot.selector_code: returned(gr.group, rnd, cid, slot)
-                       for cid, candidate_slots in slots.items() for slot in candidate_slots.slots}
+            returns = returns_of[gr.group] = {}
+            for cid, candidate_slots in slots.items():
+                for slot in candidate_slots.slots:
+                    if is_llm_candidate(gr.group, rnd, cid) and script.returned(gr.group, rnd, cid, slot) is None:
+                        return_jobs.append((gr.group, rnd, cid, keys[gr.group, cid], preset_of[cid],
+                                            candidate_view(config, rnd, gr.treatment, own_rounds[gr.group, cid]),
+                                            slot))
+                    else:
+                        returns[slot.selector_code] = returned(gr.group, rnd, cid, slot)
+        if return_jobs:  # every return of the round at once, once every choice is in
+            for job, decision in zip(return_jobs, llm.returns(return_jobs)):
+                returns_of[job[0]][job[6].selector_code] = Return(value_used(decision, 'return'), timed_out(decision),
+                                                                  decision.fallback)
+        for gr in this_round:
             bonuses = {code: score.bonus for code, score in gr.beliefs.items()}
-            gr.outcome = round_engine.settle_round(gr.candidates, gr.choices, returns, rules, bonuses)
-            first = row - len(gr.choices)
+            gr.outcome = round_engine.settle_round(gr.candidates, gr.choices, returns_of[gr.group], rules, bonuses)
+            first = first_rows[gr.group]
             for i, choice in enumerate(gr.choices):
                 outcome = gr.outcome.selectors[choice.selector_code]
-                if outcome.amount_sent > 0 and script.choice(gr.group, rnd, choice.selector_code) is None:
+                learns = script.choice(gr.group, rnd, choice.selector_code) is None and not llm_selectors
+                if outcome.amount_sent > 0 and learns:
                     reward[first + i] = outcome.amount_returned / (outcome.amount_sent * rules.multiplier)
+                if llm_selectors:
+                    seat_rounds[choice.selector_code].append(
+                        (rnd, gr.cards[choice.selector_code], choice, outcome, gr.treatment))
+            for cid in llm_candidates:
+                out = gr.outcome.candidates.get(cid)
+                if out is not None:
+                    own_rounds[gr.group, cid].append(dict(round=rnd, times_chosen=out.times_chosen,
+                                                          received=out.amount_received, returned=out.amount_returned))
         selectors.learn(chosen_kind, reward, ~np.isnan(reward))
         played.extend(this_round)
 
     payments = {code: round_engine.pay_beliefs(rounds, c.belief_payment, config.session_code, code)
                 for code, rounds in earned.items()}
-    return Result(config, played, payments)
+    return Result(config, played, payments, list(llm.rows) if llm else [])
 
 
 def _perceived(card: round_engine.Card, threshold: int) -> int:
@@ -320,6 +416,7 @@ def session_values(config: PopulationConfig) -> dict:
 def decision_rows(result: Result):
     config = result.config
     cells = group_cells(config)
+    marks = selector_marks(config)
     multiplier = config.session.multiplier
     for gr in result.rounds:
         for choice in gr.choices:
@@ -333,7 +430,7 @@ def decision_rows(result: Result):
             payment = result.belief_payments.get(code)
             yield dict(
                 session_code=config.session_code, group_id=gr.group, treatment=gr.treatment, round=gr.round,
-                selector_id=code, selector_label='', **selector_marks(config),
+                selector_id=code, selector_label='', **dict(marks, choice_fallback=_flag(code in gr.choice_fallbacks)),
                 n_candidates_offered=len(cards), n_ai_offered=n_ai,
                 ai_share_offered=round(n_ai / len(cards), 6) if cards else '',
                 offered_candidate_ids=';'.join(card.candidate_id for card in cards),
@@ -364,8 +461,12 @@ def decision_rows(result: Result):
 
 
 def candidate_policy(config: PopulationConfig, candidate_id: str) -> str:
+    """As the app's ai_policy_label: `llm:<model>` for an LLM seat, else `scripted:<preset>`."""
     if society.kind_of(candidate_id) == 'ai':
-        return f'scripted:{config.ai_preset_of(int(candidate_id[1:]))}'
+        index = int(candidate_id[1:])
+        if config.ai_policy_of(index) == 'llm':
+            return f'llm:{config.session.llm_model}'
+        return f'scripted:{config.ai_preset_of(index)}'
     return f'scripted:{config.human_preset}'
 
 
@@ -390,7 +491,7 @@ def candidate_rows(result: Result):
                 amount_received=out.amount_received, amount_returned=out.amount_returned, returns=out.returns,
                 candidate_payoff=out.payoff, message_timed_out=_flag(message_timed_out),
                 return_timed_out=_flag(out.return_timed_out),
-                message_fallback=0, return_fallback=_flag(out.return_fallback), dropped=_flag(cand.dropped),
+                message_fallback=_flag(cand.candidate_id in gr.message_fallbacks), return_fallback=_flag(out.return_fallback), dropped=_flag(cand.dropped),
                 **cells,
             )
 
@@ -415,6 +516,9 @@ def write_exports(result: Result, out_dir) -> dict:
     write_export(result.decisions_frame(), paths['decisions'], export_schema.DECISION_COLUMNS)
     write_export(result.candidates_frame(), paths['candidates'], export_schema.CANDIDATE_COLUMNS)
     write_export(result.config_frame(), paths['config'], export_schema.CONFIG_COLUMNS)
+    if result.config.uses_llm:  # every LLM call, as the apps' custom_export_ai_calls
+        paths['ai_calls'] = out / 'ai_calls.csv'
+        write_export(result.ai_calls_frame(), paths['ai_calls'], export_schema.AI_CALL_COLUMNS)
     paths['population'] = out / 'population.json'
     paths['population'].write_text(json.dumps(result.config.describe(), indent=2, default=str) + '\n')
     return paths

@@ -26,6 +26,7 @@ from ai_partners import GameView
 from ai_partners.scripted import decision_rng, draw_message
 from ai_partners.learning import AI, HUMAN
 from game_logic import export_schema, round_engine, society
+from game_logic.session_config import ConfigError
 
 from .config import PopulationConfig
 from .engine import Selectors, candidate_policy, config_row, group_cells, round_rules, selector_code, selector_marks
@@ -76,6 +77,10 @@ class FastResult:
 
 def run_fast(config: PopulationConfig) -> FastResult:
     """Play the run with numpy across all groups (module docstring)."""
+    if config.uses_llm:
+        raise ConfigError('the fast engine plays scripted candidates and learning selectors only; LLM agents '
+                          '(ai_policies with llm, selector_policy llm) need the rules engine (--engine rules, '
+                          'or engine = "rules" in a sweep\'s [sweep] table)')
     c = config.session
     rules = round_rules(config)
     rng = np.random.default_rng([config.seed, 15485863])

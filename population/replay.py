@@ -39,8 +39,9 @@ def config_from_export(config_row: dict, groups: int):
     values = {f.name: _typed(f, config_row[f.name]) for f in session_config.FIELDS if f.name in config_row}
     values['selectors_per_group'] = values.pop('num_selectors')
     values['rounds'] = values.pop('num_rounds')
+    # A replay never calls an endpoint: its AI candidates are scripted, as the checks against the app assume.
     return from_mapping(dict(values, groups=groups, session_code=config_row['session_code'],
-                             name=config_row.get('config_name', '')))
+                             name=config_row.get('config_name', ''), ai_policies=['scripted']))
 
 
 class ExportScript(Script):

@@ -49,6 +49,7 @@ from ai_partners.learning import AI
 from .config import from_mapping
 from .engine import run, write_exports
 from .fast import FastResult, run_fast
+from .llm_agents import llm_stats
 
 __all__ = ['load_grid', 'grid_cells', 'parse_shard', 'run_sweep', 'summarize', 'merge_summaries',
            'SWEEP_DEFAULTS']
@@ -97,7 +98,10 @@ def grid_cells(grid: dict) -> list:
                 values.update(zip(fields, value))
             else:
                 values[name] = value
-        from_mapping(values)
+        config = from_mapping(values)
+        if config.uses_llm and grid.get('sweep', SWEEP_DEFAULTS)['engine'] == 'fast':
+            raise ValueError(f'cell {number}: LLM agents need engine = "rules" in [sweep] (the fast engine '
+                             'has no LLM agents)')
         digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
         cells.append((number, f'{number:05d}-{digest}', values))
     return cells
@@ -171,6 +175,8 @@ def summarize(result, early_rounds: int = 3, late_rounds: int = 3, curve_permuta
         if c.num_human_candidates else np.nan,
     )
     row.update(_curve(choices, curve_permutations))
+    # the LLM agents' calls (zeros, and no p95, for a cell without them)
+    row.update(llm_stats(getattr(result, 'ai_calls', [])))
     return row
 
 
