@@ -20,7 +20,7 @@ See docs/ai_partners.md.
 """
 from .background import DecisionBroker, broker
 from .config import DEFAULTS as CONFIG_DEFAULTS
-from .config import PartnerSettings, read_settings
+from .config import PartnerSettings, read_settings, seat_settings
 from .decision import AI_DECISION_COLUMNS, AIDecision, GameView
 from .partners import Partner, ScriptedPartner, make_partner
 from .scripted import PRESETS, Preset
@@ -29,6 +29,6 @@ from .selectors import SelectorCard, SelectorSettings, SelectorView, make_select
 __all__ = [
     'make_partner', 'GameView', 'AIDecision', 'broker',
     'AI_DECISION_COLUMNS', 'CONFIG_DEFAULTS', 'DecisionBroker', 'Partner', 'PartnerSettings',
-    'PRESETS', 'Preset', 'ScriptedPartner', 'read_settings',
+    'PRESETS', 'Preset', 'ScriptedPartner', 'read_settings', 'seat_settings',
     'make_selector', 'SelectorCard', 'SelectorSettings', 'SelectorView',
 ]

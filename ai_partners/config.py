@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlparse
 
 from game_logic.session_config import AI_POLICIES as POLICY_NAMES
@@ -34,6 +34,9 @@ class PartnerSettings:
     llm_timeout_seconds: float
     llm_persona: str
     max_message_length: int
+    # A scripted seat of a composition (ai_candidate_mix) that states its intended return and keeps it with this
+    # probability; None: no stated intention (the default).
+    intention_honesty: float | None = None
 
     @property
     def ai_description(self) -> str:
@@ -122,3 +125,13 @@ def read_settings(config) -> PartnerSettings:
         raise ValueError("AI partner session config: " + "; ".join(problems))
     return PartnerSettings(**values)
 
+
+
+def seat_settings(settings: PartnerSettings, entry: tuple) -> PartnerSettings:
+    """One AI candidate's settings in a composition: `entry` is (preset name or 'llm', intention honesty or
+    None), as game_logic.session_config.SessionConfig.ai_candidate_entries gives it. An llm seat keeps the
+    session's ai_preset as its fallback."""
+    name, honesty = entry
+    if name == 'llm':
+        return replace(settings, ai_policy='llm', intention_honesty=None)
+    return replace(settings, ai_policy='scripted', ai_preset=name, intention_honesty=honesty)

@@ -52,13 +52,28 @@ class Partner:
         check_view(view)
         if decision == 'message':
             rng = scripted.decision_rng(self.settings.ai_seed, self.candidate_key, view.round_number, 'message')
-            return scripted.draw_message(self.preset, rng, view)
+            message = scripted.draw_message(self.preset, rng, view)
+            intention = self.intention(view.round_number)
+            if intention is None:
+                return message
+            return scripted.with_intention(message, intention, self.preset.style, view.max_message_length)
         if decision == 'return':
             check_amounts(amount_sent, amount_received)
             rng = scripted.decision_rng(self.settings.ai_seed, self.candidate_key, view.round_number,
                                         'return', str(counterpart))
-            return scripted.draw_return(self.preset, rng, amount_received)
+            intention = self.intention(view.round_number)
+            if intention is None:
+                return scripted.draw_return(self.preset, rng, amount_received)
+            return scripted.return_for_intention(intention, rng, amount_received)
         raise ValueError(f"decision must be 'message' or 'return', got {decision!r}")
+
+    def intention(self, round_number: int):
+        """The round's stated intention (scripted.Intention), or None for a seat that states none. Its own
+        stream, so the message and every return of the round read the same draw."""
+        if self.settings.intention_honesty is None:
+            return None
+        rng = scripted.decision_rng(self.settings.ai_seed, self.candidate_key, round_number, 'intention')
+        return scripted.draw_intention(self.settings.intention_honesty, rng)
 
     def fallback(self, decision: str, view: GameView, reason: str, latency_ms: float = 0.0,
                  **kwargs) -> AIDecision:

@@ -194,3 +194,61 @@ def fit_to_length(text: str, limit: int) -> str:
     space = head.rfind(' ')
     cut = head[:space] if space >= limit // 2 else head
     return cut.rstrip(' ,;:') or head
+
+
+# ---------------------------------------------------------------------------------------------
+# Stated intentions: a message that says what the candidate will return, kept with a probability
+# (the seat's intention honesty), so message -> return predictiveness can differ by kind of candidate.
+
+# The intended fractions a message can state, and how it words them per bank.
+INTENTIONS = {
+    1 / 3: dict(polished='I intend to return about a third of what I receive.', casual="i'll send back about a third"),
+    1 / 2: dict(polished='I intend to return about half of what I receive.', casual="i'll return about half"),
+    2 / 3: dict(polished='I intend to return about two thirds of what I receive.',
+                casual="i'll give back about two thirds"),
+}
+# A return keeps the stated intention when it is within this share of the amount received (plus the
+# half point an integer return may be off).
+INTENTION_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class Intention:
+    """What one candidate states in one round and whether it will keep it (drawn together, before any choice)."""
+
+    fraction: float  # a key of INTENTIONS
+    honest: bool
+
+
+def draw_intention(honesty: float, rng: random.Random) -> Intention:
+    """The round's stated fraction (uniform over INTENTIONS) and whether it is kept (probability `honesty`)."""
+    fraction = rng.choice(sorted(INTENTIONS))
+    return Intention(fraction, rng.random() < honesty)
+
+
+def intention_sentence(intention: Intention, style: str) -> str:
+    return INTENTIONS[intention.fraction][style]
+
+
+def with_intention(message: str, intention: Intention, style: str, limit: int) -> str:
+    """The message with the stated intention first, so cutting to the length limit never drops it."""
+    return fit_to_length(f'{intention_sentence(intention, style)} {message}', limit)
+
+
+def keeps_intention(fraction: float, returned: int, amount_received: int,
+                    tolerance: float = INTENTION_TOLERANCE) -> bool:
+    """True when `returned` is what `fraction` of amount_received states, within the tolerance."""
+    return abs(returned - fraction * amount_received) <= tolerance * amount_received + 0.5
+
+
+def return_for_intention(intention: Intention, rng: random.Random, amount_received: int) -> int:
+    """An honest candidate returns the stated fraction (rounded); a dishonest one returns less than the
+    stated fraction minus the tolerance (uniformly below it: broken promises are self-serving)."""
+    if amount_received <= 0:
+        return 0
+    if intention.honest:
+        return min(amount_received, math.floor(intention.fraction * amount_received + 0.5))
+    ceiling = (intention.fraction - INTENTION_TOLERANCE) * amount_received - 0.5
+    if ceiling <= 0:
+        return 0
+    return math.floor(rng.random() * ceiling)

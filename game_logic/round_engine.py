@@ -5,7 +5,8 @@ The oTree app and the headless population engine both call these, in the order a
 1. round start      `round_candidates` (the pool; dropouts leave it), `display_labels` (card letters)
 2. messages are in  `draw_card_order` per selector, then `make_cards`
 3. a selector's choice  `choose`, and `score_beliefs` when beliefs are elicited (`elicits_beliefs`)
-4. choices are in   `return_slots` (which selectors each candidate returns to, in what order)
+4. choices are in   `apply_capacity` (with candidate_capacity: full cards' extra selectors moved), then
+                    `return_slots` (which selectors each candidate returns to, in what order)
 5. returns are in   `settle_round` (selector and candidate payoffs)
 6. later pages      `selector_history`, `debrief_rows`; after the last round, `pay_beliefs` (the belief
                     bonus is paid only at the end, never in a round's payoff)
@@ -57,6 +58,8 @@ __all__ = [
     'choose',
     'elicits_beliefs',
     'score_beliefs',
+    'capacity_seed',
+    'apply_capacity',
     'return_slots',
     'settle_round',
     'selector_history',
@@ -134,6 +137,8 @@ class Choice:
     selector_code: str
     candidate_id: str
     amount_sent: int
+    # The selector's card was full (candidate_capacity): this is the card it was moved to ('' = none had room).
+    reassigned: bool = False
 
     @property
     def made(self) -> bool:
@@ -376,6 +381,48 @@ def score_beliefs(cards: Sequence[Card], guesses: Sequence[Optional[str]], rules
 
 # ---------------------------------------------------------------------------------------------------
 # 4. Choices in: who returns to whom
+
+
+def capacity_seed(session_code: str, group_id: int, round_number: int) -> str:
+    """The seed of a group's capacity draws in one round (the processing order and any moves)."""
+    return f'{session_code}-g{group_id}-r{round_number}-capacity'
+
+
+def apply_capacity(
+    choices: Sequence[Choice], offered: Mapping[str, Sequence[str]], capacity: int, seed: str
+) -> tuple[Choice, ...]:
+    """The choices (same order) with no candidate taking more than `capacity` selectors; 0 = unlimited.
+
+    `offered`: selector code -> the candidate ids of its cards in its display order. Choices are kept in a
+    random order of the selectors' places (seeded by `seed`); a selector whose card is already full is moved
+    to one of its other cards with room, drawn at random (flagged `reassigned`, the amount unchanged), or to
+    no choice when no card has room (then nothing is sent). Kind-blind: the draws read places and card
+    orders only, never a candidate's kind or id, so swapping the kinds of two candidates moves the same
+    selectors to the same cards.
+    """
+    if not capacity:
+        return tuple(choices)
+    rng = random.Random(seed)
+    places = list(range(len(choices)))
+    rng.shuffle(places)
+    taken: dict[str, int] = {}
+    result = list(choices)
+    for place in places:
+        choice = choices[place]
+        if not choice.made:
+            continue
+        if taken.get(choice.candidate_id, 0) < capacity:
+            taken[choice.candidate_id] = taken.get(choice.candidate_id, 0) + 1
+            continue
+        room = [cid for cid in offered[choice.selector_code]
+                if cid != choice.candidate_id and taken.get(cid, 0) < capacity]
+        if not room:
+            result[place] = Choice(choice.selector_code, '', 0, reassigned=True)
+            continue
+        moved_to = rng.choice(room)
+        taken[moved_to] = taken.get(moved_to, 0) + 1
+        result[place] = Choice(choice.selector_code, moved_to, choice.amount_sent, reassigned=True)
+    return tuple(result)
 
 
 def return_slots(

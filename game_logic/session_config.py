@@ -211,6 +211,22 @@ FIELDS = (
     Field('ai_min_return_seconds', float, 3.0, _BOTH,
           'round feedback / an AI trustee\'s return appears no sooner than this after the choices, in '
           'every treatment (timing must not reveal an AI)', low=0, high=3600),
+    # --- partner_selection: compositions (which policy each AI candidate plays) and candidate capacity ---
+    Field('ai_candidate_mix', str, '', _PS,
+          "comma list, one entry per AI candidate, assigned to A1, A2, … in order (exactly num_ai_candidates "
+          "entries: never cycled, so a miscount fails instead of silently changing the mix); an entry is a "
+          "scripted preset (ai_partners.scripted.PRESETS) or llm, optionally `:p` for a scripted candidate that "
+          "states its intended return in its message and keeps it with probability p (0..1), e.g. "
+          "'prosocial_ai:0.9,human_like:0.5,llm'; empty: every AI candidate plays ai_policy / ai_preset"),
+    Field('compositions', str, '', _PS,
+          "';' list of AI-candidate mixes (each written as ai_candidate_mix) rotated over groups like `treatments` "
+          "(group g gets entry g mod n, the same index as its treatment); overrides ai_candidate_mix; empty: every "
+          'group plays ai_candidate_mix'),
+    Field('candidate_capacity', int, 0, _PS,
+          'most selectors one candidate can take per round; 0 = unlimited. Over capacity, choices are kept in a '
+          'seeded random order of the selectors (never by kind) and a selector whose card is full is moved at '
+          'random to one of its other cards with room (flag `choice_reassigned`, told on the feedback page); no '
+          'card with room: no choice that round', low=0, high=100),
     # --- partner_selection: AI selectors (selector seats played by the server, docs/partner_selection.md) ---
     Field('num_ai_selectors', int, 0, _PS,
           'AI selectors per group besides the num_selectors human ones (S1, S2, …; they live on the server, no '
@@ -260,6 +276,20 @@ class SessionConfig(_SessionConfigBase):
         return self.num_human_candidates + self.num_ai_candidates
 
     @property
+    def composition_rotation(self) -> list:
+        """AI-candidate mixes rotated over groups: the ';' list in `compositions`, else the single
+        `ai_candidate_mix` ('' = every AI candidate plays ai_policy / ai_preset)."""
+        return [c.strip() for c in self.compositions.split(';') if c.strip()] or [self.ai_candidate_mix.strip()]
+
+    def ai_candidate_entries(self, composition: str) -> list:
+        """One (policy_or_preset, honesty or None) per AI candidate A1, A2, … of a group playing `composition`.
+        '' -> every candidate plays ai_policy / ai_preset without a stated intention."""
+        if not composition.strip():
+            default = 'llm' if self.ai_policy == 'llm' else self.ai_preset
+            return [(default, None)] * self.num_ai_candidates
+        return [parse_mix_entry(entry) for entry in composition.split(',')]
+
+    @property
     def ai_selector_policy_list(self) -> list:
         """The policies named in `ai_selector_policies`, in order."""
         return [p.strip() for p in self.ai_selector_policies.split(',') if p.strip()]
@@ -277,7 +307,8 @@ class SessionConfig(_SessionConfigBase):
     @property
     def uses_llm(self) -> bool:
         """Some AI decision of the session calls the LLM endpoint (candidates, trustees or selectors)."""
-        return self.ai_policy == 'llm' or (self.num_ai_selectors > 0 and 'llm' in self.ai_selector_policy_list)
+        in_mix = any(entry.split(':')[0].strip() == 'llm' for mix in self.composition_rotation for entry in mix.split(','))
+        return self.ai_policy == 'llm' or in_mix or (self.num_ai_selectors > 0 and 'llm' in self.ai_selector_policy_list)
 
     @property
     def elicits_beliefs_in(self) -> tuple:
@@ -366,12 +397,55 @@ def parse(config: Mapping, num_rounds_max: int | None = None) -> SessionConfig:
                         f'candidates (all selectors may choose one human, who has {MAX_RETURN_SLOTS} return fields), '
                         f'got {result.num_selectors + result.num_ai_selectors}')
     problems += ai_selector_problems(result)
+    problems += composition_problems(result)
     if result.uses_llm and result.llm_timeout_seconds >= result.ai_collect_deadline_seconds:
         problems.append(f'llm_timeout_seconds must be below ai_collect_deadline_seconds '
                         f'({result.ai_collect_deadline_seconds}), got {result.llm_timeout_seconds}')
     if problems:
         raise ConfigError('session config: ' + '; '.join(problems))
     return result
+
+
+def parse_mix_entry(entry: str) -> tuple:
+    """'human_like:0.5' -> ('human_like', 0.5); 'llm' -> ('llm', None). Raises ValueError for an honesty that
+    is not a number."""
+    name, _, honesty = entry.strip().partition(':')
+    if not honesty.strip():
+        return name.strip(), None
+    try:
+        return name.strip(), float(honesty)
+    except ValueError:
+        raise ValueError(f'{entry.strip()!r}: the part after ":" must be a probability 0..1') from None
+
+
+def composition_problems(config: SessionConfig) -> list:
+    """What is wrong with ai_candidate_mix / compositions / candidate_capacity; [] if nothing."""
+    from ai_partners.scripted import PRESETS  # late: ai_partners itself imports this module
+
+    problems = []
+    names = ('llm',) + tuple(PRESETS)
+    field = 'compositions' if config.compositions.strip() else 'ai_candidate_mix'
+    for mix in config.composition_rotation:
+        try:
+            entries = config.ai_candidate_entries(mix)
+        except ValueError as error:
+            problems.append(f'{field} {error}')
+            continue
+        if len(entries) != config.num_ai_candidates:
+            problems.append(f'{field}: {mix!r} names {len(entries)} AI candidate(s), num_ai_candidates is '
+                            f'{config.num_ai_candidates} (one entry per AI candidate, never cycled)')
+        for name, honesty in entries:
+            if name not in names:
+                problems.append(f"{field}: {name!r} in {mix!r} is not one of {', '.join(names)}")
+            elif honesty is not None and name == 'llm':
+                problems.append(f"{field}: {name}:{honesty} in {mix!r}: only scripted candidates state an intention")
+            elif honesty is not None and not 0 <= honesty <= 1:
+                problems.append(f'{field}: the intention honesty in {mix!r} must be 0..1, got {honesty}')
+    num_selectors = config.num_selectors + config.num_ai_selectors
+    if config.candidate_capacity and config.candidate_capacity * config.num_candidates < num_selectors:
+        problems.append(f'candidate_capacity × (num_human_candidates + num_ai_candidates) must seat every selector '
+                        f'({num_selectors}), got {config.candidate_capacity} × {config.num_candidates}')
+    return problems
 
 
 def ai_selector_problems(config: SessionConfig) -> list:
