@@ -50,30 +50,19 @@ class Partner:
                        counterpart: str = ''):
         """The scripted preset's value for this decision (str message or int return)."""
         check_view(view)
+        honesty = self.settings.intention_honesty
         if decision == 'message':
-            rng = scripted.decision_rng(self.settings.ai_seed, self.candidate_key, view.round_number, 'message')
-            message = scripted.draw_message(self.preset, rng, view)
-            intention = self.intention(view.round_number)
-            if intention is None:
-                return message
-            return scripted.with_intention(message, intention, self.preset.style, view.max_message_length)
+            return scripted.seat_message(self.preset, honesty, self.settings.ai_seed, self.candidate_key, view)
         if decision == 'return':
             check_amounts(amount_sent, amount_received)
-            rng = scripted.decision_rng(self.settings.ai_seed, self.candidate_key, view.round_number,
-                                        'return', str(counterpart))
-            intention = self.intention(view.round_number)
-            if intention is None:
-                return scripted.draw_return(self.preset, rng, amount_received)
-            return scripted.return_for_intention(intention, rng, amount_received)
+            return scripted.seat_return(self.preset, honesty, self.settings.ai_seed, self.candidate_key,
+                                        view.round_number, counterpart, amount_received)
         raise ValueError(f"decision must be 'message' or 'return', got {decision!r}")
 
     def intention(self, round_number: int):
-        """The round's stated intention (scripted.Intention), or None for a seat that states none. Its own
-        stream, so the message and every return of the round read the same draw."""
-        if self.settings.intention_honesty is None:
-            return None
-        rng = scripted.decision_rng(self.settings.ai_seed, self.candidate_key, round_number, 'intention')
-        return scripted.draw_intention(self.settings.intention_honesty, rng)
+        """The round's stated intention (scripted.Intention), or None for a seat that states none."""
+        return scripted.seat_intention(self.settings.intention_honesty, self.settings.ai_seed, self.candidate_key,
+                                       round_number)
 
     def fallback(self, decision: str, view: GameView, reason: str, latency_ms: float = 0.0,
                  **kwargs) -> AIDecision:

@@ -252,3 +252,33 @@ def return_for_intention(intention: Intention, rng: random.Random, amount_receiv
     if ceiling <= 0:
         return 0
     return math.floor(rng.random() * ceiling)
+
+
+# ---------------------------------------------------------------------------------------------
+# One scripted seat's decisions, as the apps' partners and the population engine both make them.
+
+def seat_intention(honesty: float | None, ai_seed: int, candidate_key: str, round_number: int) -> Intention | None:
+    """The seat's stated intention this round, or None for a seat that states none (honesty None). Its own
+    stream, so the message and every return of the round read the same draw."""
+    if honesty is None:
+        return None
+    return draw_intention(honesty, decision_rng(ai_seed, candidate_key, round_number, 'intention'))
+
+
+def seat_message(preset: Preset, honesty: float | None, ai_seed: int, candidate_key: str, view: GameView) -> str:
+    """A scripted seat's message: the preset's, with the stated intention first when the seat states one."""
+    message = draw_message(preset, decision_rng(ai_seed, candidate_key, view.round_number, 'message'), view)
+    intention = seat_intention(honesty, ai_seed, candidate_key, view.round_number)
+    if intention is None:
+        return message
+    return with_intention(message, intention, preset.style, view.max_message_length)
+
+
+def seat_return(preset: Preset, honesty: float | None, ai_seed: int, candidate_key: str, round_number: int,
+                counterpart: str, amount_received: int) -> int:
+    """A scripted seat's return to one counterpart: the preset's draw, or by its stated intention."""
+    rng = decision_rng(ai_seed, candidate_key, round_number, 'return', str(counterpart))
+    intention = seat_intention(honesty, ai_seed, candidate_key, round_number)
+    if intention is None:
+        return draw_return(preset, rng, amount_received)
+    return return_for_intention(intention, rng, amount_received)

@@ -48,8 +48,9 @@ _COMPOSITION = ('group_incomplete', 'group_selectors', 'group_human_candidates',
 # Before AI selectors every selector was a person: files without the marks read as human (see validate_decisions).
 _SELECTOR_MARKS = ('selector_kind', 'selector_policy', 'selector_params', 'choice_fallback')
 _ADDED_LATER = {
-    'decisions': ('belief_round_paid', *_CONFIG_ID, *_COMPOSITION, *_SELECTOR_MARKS),
-    'candidates': (*_CONFIG_ID, *_COMPOSITION),
+    'decisions': ('belief_round_paid', *_CONFIG_ID, *_COMPOSITION, *_SELECTOR_MARKS, 'ai_composition',
+                  'choice_reassigned'),
+    'candidates': (*_CONFIG_ID, *_COMPOSITION, 'ai_composition'),
     'trust_game': _CONFIG_ID,
 }
 # Columns that identify an export even when others are missing (used to name a wrong file).

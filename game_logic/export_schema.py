@@ -61,6 +61,15 @@ GROUP_COMPOSITION_COLUMNS = (
     Column('group_ai_candidates', 'AI candidates in the group (A; `num_ai_candidates`)'),
 )
 
+# Which AI candidates the group had (session config ai_candidate_mix / compositions, rotated over groups like the
+# treatments): partner_selection decisions and candidates, so the analysis can split by it.
+AI_COMPOSITION_COLUMNS = (
+    Column('ai_composition', "the group's AI-candidate mix as configured (`ai_candidate_mix`, or its entry of "
+                             '`compositions`), one entry per AI candidate A1, A2, …, e.g. `prosocial_ai:0.9,llm` '
+                             '(`:p` = states its intended return, kept with probability p); empty: every AI '
+                             'candidate played `ai_policy` / `ai_preset`'),
+)
+
 # Who made a choice: a human selector or an AI selector (session config num_ai_selectors).
 SELECTOR_MARK_COLUMNS = (
     Column('selector_kind', '`human`, or `ai` for an AI selector (a selector seat the server plays, '
@@ -121,6 +130,10 @@ DECISION_SCHEMA = (
                                "selector (a late choice is its fallback's, `choice_fallback`)"),
     *CONFIG_ID_COLUMNS,
     *GROUP_COMPOSITION_COLUMNS,
+    *AI_COMPOSITION_COLUMNS,
+    Column('choice_reassigned', '1 if the card the selector picked was full (`candidate_capacity`) and the choice was '
+                                'moved at random to another of its cards with room (`chosen_*` is that card; empty '
+                                'when none had room), told on the feedback page; else 0'),
 )
 
 # partner_selection `custom_export_candidates`: one row per candidate (human or AI) × played round
@@ -132,7 +145,8 @@ CANDIDATE_SCHEMA = (
     Column('candidate_id', '`A1`, `H1`, … (stable within the group)'),
     Column('participant_code', 'participant code of a human candidate; empty for AI'),
     Column('kind', '`ai` / `human`'),
-    Column('policy', '`human`, `scripted:<preset>` or `llm:<model>`'),
+    Column('policy', '`human`, `scripted:<preset>` (`scripted:<preset>:<p>` for a seat that states its intended '
+                     'return and keeps it with probability p) or `llm:<model>`'),
     Column('message_json', 'the message as a JSON string literal'),
     Column('message_length', 'characters in the message'),
     Column('active', '0 if the candidate was dropped before this round or excluded (no consent, comprehension '
@@ -149,6 +163,7 @@ CANDIDATE_SCHEMA = (
     Column('dropped', '1 from the round a human candidate is dropped after repeated timeouts'),
     *CONFIG_ID_COLUMNS,
     *GROUP_COMPOSITION_COLUMNS,
+    *AI_COMPOSITION_COLUMNS,
 )
 
 # `custom_export_ai_calls` of both apps: one row per AI decision

@@ -38,6 +38,8 @@ class Subsession(BaseSubsession):
 
 class Group(BaseGroup):
     treatment = models.StringField(doc='hidden | disclosed | false_label')
+    ai_composition = models.StringField(
+        initial='', doc="the group's AI-candidate mix (ai_candidate_mix / its entry of compositions); '' = ai_policy")
     incomplete = models.BooleanField(
         initial=False, doc='formed with fewer humans than configured (arrival fallback or lab remainder)'
     )
@@ -82,6 +84,8 @@ class Player(BasePlayer):
     seconds_on_choice_page = models.FloatField(initial=0)
     choice_timed_out = models.BooleanField(initial=False)
     chosen_candidate_id = models.StringField(initial='')
+    choice_reassigned = models.BooleanField(
+        initial=False, doc='the card picked was full (candidate_capacity): chosen_candidate_id is the card moved to')
     amount_sent = models.IntegerField(initial=0)
     amount_returned = models.IntegerField(initial=0)
     return_timed_out = models.BooleanField(initial=False)
@@ -135,6 +139,7 @@ class AISelector(ExtraModel):
     offered_display_labels = models.StringField(initial='')
     choice = models.StringField(initial='')
     chosen_candidate_id = models.StringField(initial='')
+    choice_reassigned = models.BooleanField(initial=False)
     amount_sent = models.IntegerField(initial=0)
     amount_returned = models.IntegerField(initial=0)
     return_timed_out = models.BooleanField(initial=False)
@@ -195,7 +200,7 @@ def elicits_beliefs(player: Player) -> bool:
 
 # Session-config fields the templates show under their own names (the group's size is the actual one).
 CONFIG_ON_PAGES = ('selector_chooses_amount', 'candidate_base_pay', 'belief_payment', 'max_message_length',
-                   'persistent_candidate_labels')
+                   'persistent_candidate_labels', 'candidate_capacity')
 
 
 def rules_before_grouping(player) -> dict:

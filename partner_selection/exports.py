@@ -85,6 +85,8 @@ def decision_row(player, group_cells) -> dict:
         seconds_on_choice_page=player.seconds_on_choice_page,
         choice_timed_out=flag(player.choice_timed_out),
         **group_cells(player.group),
+        ai_composition=player.group.ai_composition,
+        choice_reassigned=flag(player.choice_reassigned),
     )
 
 
@@ -121,7 +123,7 @@ def candidate_rows(players):
                 amount_returned=c.amount_returned, returns=c.returns, candidate_payoff=c.payoff,
                 message_timed_out=flag(c.message_timed_out), return_timed_out=flag(c.return_timed_out),
                 message_fallback=flag(c.message_fallback), return_fallback=flag(c.return_fallback),
-                dropped=flag(c.dropped), **group_cells(group),
+                dropped=flag(c.dropped), **group_cells(group), ai_composition=group.ai_composition,
             )
 
 

@@ -31,6 +31,8 @@ def set_up_group(group: Group, index: int):
         send_away(group)
         return
     group.treatment = society.treatment_for_group(index, config.treatment_rotation)
+    # The AI-candidate mix rotates with the same index as the treatment (a list of one: every group).
+    group.ai_composition = society.treatment_for_group(index, config.composition_rotation)
     human_ids = iter(society.candidate_ids(len(players), 0)['human'])
     for player, role in zip(players, society.assign_roles(len(players), config.num_selectors)):
         pp = player.participant
@@ -56,6 +58,7 @@ def is_left_over(player: Player) -> bool:
 
 def copy_group_setup(source: Group, group: Group):
     group.treatment = source.treatment
+    group.ai_composition = source.ai_composition
     group.incomplete = source.incomplete
     for player in group.get_players():
         copy_role(player)

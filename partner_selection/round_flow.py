@@ -6,7 +6,7 @@ imports it after defining them.
 import json
 import time
 
-from ai_partners import GameView, make_partner
+from ai_partners import GameView, make_partner, seat_settings
 from ai_partners.selectors import PastRound, SelectorCard, SelectorSettings, SelectorView, make_selector, resolve_params
 from game_logic import round_engine, session_config, society
 from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules, SelectorRound
@@ -33,13 +33,22 @@ def candidate_key(group: Group, candidate_id: str) -> str:
     return f'{group.session.code}-g{group.id_in_subsession}-{candidate_id}'
 
 
+def ai_seat_settings(group: Group, candidate_id: str):
+    """How AI candidate A<n> of the group decides: its entry of the group's composition (ai_composition)."""
+    entries = config_of(group).ai_candidate_entries(group.ai_composition)
+    return seat_settings(ai_settings_of(group), entries[int(candidate_id[1:]) - 1])
+
+
 def ai_partner(group: Group, candidate_id: str):
-    return make_partner(ai_settings_of(group), candidate_key(group, candidate_id))
+    return make_partner(ai_seat_settings(group, candidate_id), candidate_key(group, candidate_id))
 
 
-def ai_policy_label(group: Group) -> str:
-    ai = ai_settings_of(group)
-    return f'llm:{ai.llm_model}' if ai.ai_policy == 'llm' else f'scripted:{ai.ai_preset}'
+def ai_policy_label(group: Group, candidate_id: str) -> str:
+    ai = ai_seat_settings(group, candidate_id)
+    if ai.ai_policy == 'llm':
+        return f'llm:{ai.llm_model}'
+    honesty = '' if ai.intention_honesty is None else f':{ai.intention_honesty:g}'
+    return f'scripted:{ai.ai_preset}{honesty}'
 
 
 def round_candidates(group: Group) -> list:
@@ -89,7 +98,7 @@ def start_round(group: Group):
         candidate = Candidate.create(
             group=group, candidate_id=seat.candidate_id, candidate_key=candidate_key(group, seat.candidate_id),
             kind=seat.kind, participant_code=seat.participant_code, round_number=group.round_number,
-            policy='human' if seat.kind == 'human' else ai_policy_label(group),
+            policy='human' if seat.kind == 'human' else ai_policy_label(group, seat.candidate_id),
             active=seat.active, dropped=seat.dropped,
         )
         if seat.kind == 'ai':
@@ -323,8 +332,27 @@ def selector_choices(group: Group) -> list:
             for seat in selector_seats(group)]
 
 
+def apply_capacity(group: Group):
+    """candidate_capacity: selectors whose card is full are moved to another of their cards
+    (round_engine.apply_capacity, seeded, kind-blind); their seat records the card moved to."""
+    capacity = config_of(group).candidate_capacity
+    if not capacity:
+        return
+    seats = {selector_code(seat): seat for seat in selector_seats(group)}
+    offered = {code: [cid for cid in seat.offered_candidate_ids.split(';') if cid] for code, seat in seats.items()}
+    seed = round_engine.capacity_seed(group.session.code, group.id_in_subsession, group.round_number)
+    for choice in round_engine.apply_capacity(selector_choices(group), offered, capacity, seed):
+        if choice.reassigned:
+            # `choice` keeps the letter the selector picked; the partner and the amount are the moved choice's
+            seat = seats[choice.selector_code]
+            seat.choice_reassigned = True
+            seat.chosen_candidate_id, seat.amount_sent = choice.candidate_id, choice.amount_sent
+
+
 def process_choices(group: Group):
-    """Who chose whom: return slots for human candidates; AI returns start in the background now."""
+    """Who chose whom (after the capacity rule): return slots for human candidates; AI returns start in the
+    background now."""
+    apply_capacity(group)
     rows = {c.candidate_id: c for c in round_candidates(group)}
     slots = round_engine.return_slots(engine_candidates(group), selector_choices(group), round_rules(group))
     for cid, candidate_slots in slots.items():

@@ -141,7 +141,9 @@ class PlayerBot(Bot):
             for position, kind in enumerate(kinds, start=1):
                 data[f'belief_{position}'] = kind if position % 2 else rng.choice(['ai', 'human'])
         yield Choose, data
-        expect(self.player.chosen_candidate_id, ids[pick])
+        expect(self.player.choice, labels[pick])
+        # the pick, unless its card was full (candidate_capacity) and the choices are processed already
+        expect(self.player.chosen_candidate_id == ids[pick] or self.player.choice_reassigned, True)
         if elicits_beliefs(player):
             # counted here from the guesses and the true kinds, not read back from the app
             correct = sum(data[f'belief_{position}'] == kind for position, kind in enumerate(kinds, start=1))
@@ -190,10 +192,19 @@ class PlayerBot(Bot):
         config = self.session.config
         player = self.player
         if player.ps_role == C.SELECTOR:
+            self.check_capacity()
             if player.choice_timed_out:
                 expect(player.payoff, config['endowment'])  # the belief bonus is paid only at the end
                 expect('Time ran out', 'in', self.html)
+            elif not player.chosen_candidate_id:  # moved off a full card, and no other card had room
+                expect(player.choice_reassigned, True)
+                expect(player.payoff, config['endowment'])
+                expect('No other candidate had room', 'in', self.html)
             else:
+                if player.choice_reassigned:
+                    expect('was already full this round', 'in', self.html)
+                else:
+                    expect('was already full this round', 'not in', self.html)
                 expect(player.amount_sent * config['multiplier'] >= player.amount_returned, True)
                 candidate = next(c for c in round_candidates(self.group) if c.candidate_id == player.chosen_candidate_id)
                 if candidate.kind == 'human':
@@ -231,6 +242,22 @@ class PlayerBot(Bot):
         self.check_ai_selectors()
         yield Feedback
 
+    def check_capacity(self):
+        """candidate_capacity: no candidate took more selectors; a moved selector picked a card that was full."""
+        capacity = self.session.config.get('candidate_capacity', 0)
+        seats = selector_seats(self.group)
+        if not capacity:
+            expect(any(s.choice_reassigned for s in seats), False)
+            return
+        for candidate in round_candidates(self.group):
+            expect(candidate.times_chosen <= capacity, True)
+        letters = dict(zip(self.player.offered_display_labels.split(';'), self.player.offered_candidate_ids.split(';')))
+        if self.player.choice_reassigned:
+            picked = letters[self.player.choice]
+            expect(picked != self.player.chosen_candidate_id, True)
+            # full when it was this seat's turn, and nobody leaves a card: it ends the round full
+            expect(len([s for s in seats if s.chosen_candidate_id == picked]), capacity)
+
     def check_ai_selectors(self):
         """Every AI selector of the group chose a card it was shown, by its policy, and its payoff reconciles."""
         config = self.session.config
@@ -239,9 +266,10 @@ class PlayerBot(Bot):
         for i, seat in enumerate(seats, start=1):
             policy = config_of(self.group).ai_selector_policy_of(i)
             expect(seat.policy.split(':')[0], policy)
-            expect(seat.chosen_candidate_id, 'in', seat.offered_candidate_ids.split(';'))
             letters = dict(zip(seat.offered_candidate_ids.split(';'), seat.offered_display_labels.split(';')))
-            expect(seat.choice, letters[seat.chosen_candidate_id])
+            if not seat.choice_reassigned:  # a moved seat keeps the letter it picked (check_capacity)
+                expect(seat.chosen_candidate_id, 'in', seat.offered_candidate_ids.split(';'))
+                expect(seat.choice, letters[seat.chosen_candidate_id])
             expect(seat.amount_returned <= seat.amount_sent * config['multiplier'], True)
             expect(seat.payoff, config['endowment'] - seat.amount_sent + seat.amount_returned)
             calls = [c for c in AICall.filter(group=self.group, candidate_id=seat.selector_id)

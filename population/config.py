@@ -39,7 +39,8 @@ ENGINE_FIELDS = {
     'selector_policy': f'how selectors choose: one of {SELECTOR_POLICIES}',
     'selector_params': 'parameters of the selector policy, e.g. {alpha = 0.3, beta = 8, bias = 0} '
                        '(missing: the model\'s declared init)',
-    'ai_presets': 'scripted presets of the AI candidates A1, A2, … (cycled; default: [ai_preset])',
+    'ai_presets': 'scripted presets of the AI candidates A1, A2, … (cycled; default: [ai_preset]); not with the '
+                  'session fields ai_candidate_mix / compositions, which give every seat its policy per group',
     'human_preset': 'scripted preset of the human-like candidates H1, H2, … (default human_like)',
     'custom_presets': 'extra presets by name: {name = {return_fraction_mean, return_fraction_sd, '
                       'message_length_mean, message_length_sd, style}}',
@@ -96,6 +97,7 @@ class PopulationConfig:
                 problems.append(f'selector_params {sorted(unknown)} are not parameters of {self.learning_model} '
                                 f'(it has {list(declared)}, and q0)')
         problems += llm_problems(self)
+        problems += composition_problems(self)
         presets = self.presets
         for name in (*self.ai_preset_names, self.human_preset):
             if name not in presets:
@@ -120,10 +122,23 @@ class PopulationConfig:
         return names[(index - 1) % len(names)]
 
     @property
+    def uses_composition(self) -> bool:
+        """The session fields ai_candidate_mix / compositions give every AI seat its policy, per group."""
+        return self.session.composition_rotation != ['']
+
+    def ai_entries(self, composition: str) -> list:
+        """(preset or 'llm', intention honesty or None) per AI candidate A1, A2, … of a group playing
+        `composition` (an entry of session.composition_rotation); '' -> ai_presets / ai_policies, cycled."""
+        if composition:
+            return self.session.ai_candidate_entries(composition)
+        return [('llm' if self.ai_policy_of(i) == 'llm' else self.ai_preset_of(i), None)
+                for i in range(1, self.session.num_ai_candidates + 1)]
+
+    @property
     def uses_llm(self) -> bool:
         """Some agent of the run calls the LLM endpoint."""
-        has_llm_candidate = self.session.num_ai_candidates > 0 and 'llm' in (
-            self.ai_policy_of(i) for i in range(1, self.session.num_ai_candidates + 1))
+        has_llm_candidate = any(name == 'llm' for mix in self.session.composition_rotation
+                                for name, _ in self.ai_entries(mix))
         return self.selector_policy == 'llm' or has_llm_candidate
 
     @property
@@ -161,6 +176,19 @@ class PopulationConfig:
         out['custom_presets'] = {n: dataclasses.asdict(p) if isinstance(p, Preset) else dict(p)
                                  for n, p in self.custom_presets.items()}
         return out
+
+
+def composition_problems(config: PopulationConfig) -> list:
+    """The session's composition fields checked against the run (session_config.parse saw one selector)."""
+    problems = []
+    c = config.session
+    if config.uses_composition and (config.ai_presets or config.ai_policies):
+        problems.append('ai_presets / ai_policies and ai_candidate_mix / compositions both name the AI seats\' '
+                        'policies: give one of them')
+    if c.candidate_capacity and c.candidate_capacity * c.num_candidates < config.selectors_per_group:
+        problems.append(f'candidate_capacity × (num_human_candidates + num_ai_candidates) must seat every selector '
+                        f'({config.selectors_per_group}), got {c.candidate_capacity} × {c.num_candidates}')
+    return problems
 
 
 def llm_problems(config: PopulationConfig) -> list:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ai_partners import GameView
-from ai_partners.scripted import decision_rng, draw_message, draw_return
+from ai_partners.scripted import seat_message, seat_return
 from ai_partners.learning import AI, DEFAULT_Q0, MODELS, card_log_probabilities
 from game_logic import export_schema, round_engine, session_config, society
 from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules
@@ -91,6 +91,7 @@ class GroupRound:
     candidates: tuple  # round_engine.Candidate
     labels: dict
     messages: dict
+    composition: str = ''  # the group's AI-candidate mix (session composition_rotation entry)
     cards: dict = field(default_factory=dict)  # selector code -> tuple of round_engine.Card
     choices: list = field(default_factory=list)  # round_engine.Choice, group order
     beliefs: dict = field(default_factory=dict)  # selector code -> round_engine.BeliefScore
@@ -225,40 +226,49 @@ def _play(config: PopulationConfig, script: Script, llm: LLMCalls | None) -> Res
     treatment = {g: society.treatment_for_group(i, c.treatment_rotation) for i, g in enumerate(groups, start=1)}
     codes = {g: list(script.selector_codes(g) or [selector_code(config, g, i) for i in range(1, per_group + 1)])
              for g in groups}
+    # The AI-candidate mix rotates over groups with the same index as the treatment (as the app's grouping).
+    composition = {g: society.treatment_for_group(i, c.composition_rotation) for i, g in enumerate(groups, start=1)}
     human_ids = society.candidate_ids(n_human, n_ai)['human']
     seats = {g: [HumanCandidateSeat(cid, f'{config.session_code}g{g}{cid}', 0, False, False) for cid in human_ids]
              for g in groups}
-    preset_of = {cid: presets[config.human_preset] for cid in human_ids}
     ai_ids = society.candidate_ids(0, n_ai)['ai']
-    preset_of.update({cid: presets[config.ai_preset_of(i)] for i, cid in enumerate(ai_ids, start=1)})
-    llm_candidates = {cid for i, cid in enumerate(ai_ids, start=1) if config.ai_policy_of(i) == 'llm'}
+    # Per (group, candidate id): its scripted preset (an llm seat's fallback) and its intention honesty.
+    preset_of, honesty_of, llm_candidates = {}, {}, set()
+    for g in groups:
+        preset_of.update({(g, cid): presets[config.human_preset] for cid in human_ids})
+        for i, (cid, (name, honesty)) in enumerate(zip(ai_ids, config.ai_entries(composition[g])), start=1):
+            preset_of[g, cid] = presets[config.ai_preset_of(i) if name == 'llm' else name]  # llm: its fallback
+            honesty_of[g, cid] = honesty
+            if name == 'llm':
+                llm_candidates.add((g, cid))
     llm_selectors = config.selector_policy == 'llm'
-    keys = {(g, cid): candidate_key(config, g, cid) for g in groups for cid in preset_of}
+    keys = {(g, cid): candidate_key(config, g, cid) for g, cid in preset_of}
     n_selectors = sum(len(v) for v in codes.values())
     selectors = Selectors(dataclasses.replace(config, groups=1, selectors_per_group=n_selectors))
     played, earned = [], {code: {} for g in groups for code in codes[g]}
     threshold = config.perceive_ai_above
     # What an LLM agent's view holds of its own past: a candidate's rounds (the app's ai_view history), a
     # selector's cards, choices and outcomes (its history table and memory).
-    own_rounds = {(g, cid): [] for g in groups for cid in llm_candidates}
+    own_rounds = {key: [] for key in llm_candidates}
     seat_rounds = {code: [] for g in groups for code in codes[g]} if llm_selectors else {}
 
     def message(g, rnd, cand, views):
         given = script.message(g, rnd, cand.candidate_id)
         if given is not None:
             return given
-        rng = decision_rng(c.ai_seed, keys[g, cand.candidate_id], rnd, 'message')
-        return draw_message(preset_of[cand.candidate_id], rng, views[treatment[g], cand.kind])
+        cid = cand.candidate_id
+        return seat_message(preset_of[g, cid], honesty_of.get((g, cid)), c.ai_seed, keys[g, cid],
+                            views[treatment[g], cand.kind])
 
     def returned(g, rnd, cid, slot):
         given = script.returned(g, rnd, cid, slot)
         if given is not None:
             return given
-        rng = decision_rng(c.ai_seed, keys[g, cid], rnd, 'return', slot.selector_code)
-        return Return(draw_return(preset_of[cid], rng, slot.amount_received))
+        return Return(seat_return(preset_of[g, cid], honesty_of.get((g, cid)), c.ai_seed, keys[g, cid], rnd,
+                                  slot.selector_code, slot.amount_received))
 
     def is_llm_candidate(g, rnd, cid):
-        return llm is not None and cid in llm_candidates
+        return llm is not None and (g, cid) in llm_candidates
 
     for rnd in range(1, config.rounds + 1):
         views = _views(config, rnd)
@@ -274,12 +284,12 @@ def _play(config: PopulationConfig, script: Script, llm: LLMCalls | None) -> Res
             for cand in (cand for cand in candidates if cand.active):
                 cid = cand.candidate_id
                 if is_llm_candidate(g, rnd, cid) and script.message(g, rnd, cid) is None:
-                    message_jobs.append((g, rnd, cid, keys[g, cid], preset_of[cid],
+                    message_jobs.append((g, rnd, cid, keys[g, cid], preset_of[g, cid],
                                          candidate_view(config, rnd, t, own_rounds[g, cid])))
                     messages[cid] = None  # filled below, once the round's calls are in
                 else:
                     messages[cid] = message(g, rnd, cand, views)
-            gr = GroupRound(g, rnd, t, candidates, labels, messages)
+            gr = GroupRound(g, rnd, t, candidates, labels, messages, composition[g])
             gr.message_timeouts = {cid for cid in messages if script.message_timed_out(g, rnd, cid)}
             this_round.append(gr)
         by_group = {gr.group: gr for gr in this_round}
@@ -347,12 +357,13 @@ def _play(config: PopulationConfig, script: Script, llm: LLMCalls | None) -> Res
                     gr.beliefs[code] = score
                     earned[code][rnd] = score.bonus
                 row += 1
+            apply_capacity(gr, config, chosen_kind, perceived, first_rows[gr.group], threshold)
             slots = round_engine.return_slots(gr.candidates, gr.choices, rules)
             returns = returns_of[gr.group] = {}
             for cid, candidate_slots in slots.items():
                 for slot in candidate_slots.slots:
                     if is_llm_candidate(gr.group, rnd, cid) and script.returned(gr.group, rnd, cid, slot) is None:
-                        return_jobs.append((gr.group, rnd, cid, keys[gr.group, cid], preset_of[cid],
+                        return_jobs.append((gr.group, rnd, cid, keys[gr.group, cid], preset_of[gr.group, cid],
                                             candidate_view(config, rnd, gr.treatment, own_rounds[gr.group, cid]),
                                             slot))
                     else:
@@ -373,10 +384,10 @@ def _play(config: PopulationConfig, script: Script, llm: LLMCalls | None) -> Res
                 if llm_selectors:
                     seat_rounds[choice.selector_code].append(
                         (rnd, gr.cards[choice.selector_code], choice, outcome, gr.treatment))
-            for cid in llm_candidates:
+            for g, cid in (key for key in llm_candidates if key[0] == gr.group):
                 out = gr.outcome.candidates.get(cid)
                 if out is not None:
-                    own_rounds[gr.group, cid].append(dict(round=rnd, times_chosen=out.times_chosen,
+                    own_rounds[g, cid].append(dict(round=rnd, times_chosen=out.times_chosen,
                                                           received=out.amount_received, returned=out.amount_returned))
         selectors.learn(chosen_kind, reward, ~np.isnan(reward))
         played.extend(this_round)
@@ -384,6 +395,21 @@ def _play(config: PopulationConfig, script: Script, llm: LLMCalls | None) -> Res
     payments = {code: round_engine.pay_beliefs(rounds, c.belief_payment, config.session_code, code)
                 for code, rounds in earned.items()}
     return Result(config, played, payments, list(llm.rows) if llm else [])
+
+
+def apply_capacity(gr: GroupRound, config: PopulationConfig, chosen_kind, perceived, first_row: int, threshold: int):
+    """candidate_capacity, as the app: round_engine.apply_capacity with the app's seed; a moved learner learns
+    about the kind it perceives on the card it was moved to (its reward is that card's return)."""
+    capacity = config.session.candidate_capacity
+    if not capacity:
+        return
+    offered = {code: [card.candidate_id for card in cards] for code, cards in gr.cards.items()}
+    seed = round_engine.capacity_seed(config.session_code, gr.group, gr.round)
+    gr.choices = list(round_engine.apply_capacity(gr.choices, offered, capacity, seed))
+    for i, choice in enumerate(gr.choices):
+        if choice.reassigned and choice.made:
+            card = next(card for card in gr.cards[choice.selector_code] if card.candidate_id == choice.candidate_id)
+            chosen_kind[first_row + i] = _perceived(card, threshold)
 
 
 def _perceived(card: round_engine.Card, threshold: int) -> int:
@@ -457,16 +483,19 @@ def decision_rows(result: Result):
                 seconds_on_choice_page=config.choice_seconds,
                 choice_timed_out=_flag(code in gr.choice_timeouts),
                 **cells,
+                ai_composition=gr.composition,
+                choice_reassigned=_flag(choice.reassigned),
             )
 
 
-def candidate_policy(config: PopulationConfig, candidate_id: str) -> str:
-    """As the app's ai_policy_label: `llm:<model>` for an LLM seat, else `scripted:<preset>`."""
+def candidate_policy(config: PopulationConfig, candidate_id: str, composition: str = '') -> str:
+    """As the app's ai_policy_label: `llm:<model>` for an LLM seat, else `scripted:<preset>` (`:<p>` added for a
+    seat that states its intention); `composition` is the group's entry of session.composition_rotation."""
     if society.kind_of(candidate_id) == 'ai':
-        index = int(candidate_id[1:])
-        if config.ai_policy_of(index) == 'llm':
+        name, honesty = config.ai_entries(composition)[int(candidate_id[1:]) - 1]
+        if name == 'llm':
             return f'llm:{config.session.llm_model}'
-        return f'scripted:{config.ai_preset_of(index)}'
+        return f'scripted:{name}' + ('' if honesty is None else f':{honesty:g}')
     return f'scripted:{config.human_preset}'
 
 
@@ -479,12 +508,12 @@ def candidate_rows(result: Result):
             out = gr.outcome.candidates[cand.candidate_id]
             message = gr.messages.get(cand.candidate_id, '')
             message_timed_out = cand.candidate_id in gr.message_timeouts
-            if cand.candidate_id not in policies:
-                policies[cand.candidate_id] = candidate_policy(config, cand.candidate_id)
+            if (gr.group, cand.candidate_id) not in policies:
+                policies[gr.group, cand.candidate_id] = candidate_policy(config, cand.candidate_id, gr.composition)
             yield dict(
                 session_code=config.session_code, group_id=gr.group, treatment=gr.treatment, round=gr.round,
                 candidate_id=cand.candidate_id, participant_code=cand.participant_code, kind=cand.kind,
-                policy=policies[cand.candidate_id], message_json=export_schema.json_text(message),
+                policy=policies[gr.group, cand.candidate_id], message_json=export_schema.json_text(message),
                 # as the app: no message written (a timed-out page) is not a message of length 0
                 message_length='' if message_timed_out and not message else len(message),
                 active=_flag(cand.active), times_chosen=out.times_chosen,
@@ -492,7 +521,7 @@ def candidate_rows(result: Result):
                 candidate_payoff=out.payoff, message_timed_out=_flag(message_timed_out),
                 return_timed_out=_flag(out.return_timed_out),
                 message_fallback=_flag(cand.candidate_id in gr.message_fallbacks), return_fallback=_flag(out.return_fallback), dropped=_flag(cand.dropped),
-                **cells,
+                **cells, ai_composition=gr.composition,
             )
 
 

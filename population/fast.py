@@ -82,6 +82,10 @@ def run_fast(config: PopulationConfig) -> FastResult:
                           '(ai_policies with llm, selector_policy llm) need the rules engine (--engine rules, '
                           'or engine = "rules" in a sweep\'s [sweep] table)')
     c = config.session
+    if config.uses_composition or c.candidate_capacity:
+        raise ConfigError('the fast engine plays one preset list for every group and unlimited candidates; '
+                          'ai_candidate_mix / compositions and candidate_capacity need the rules engine (--engine '
+                          'rules, or engine = "rules" in a sweep\'s [sweep] table)')
     rules = round_rules(config)
     rng = np.random.default_rng([config.seed, 15485863])
     G, per_group, R = config.groups, config.selectors_per_group, config.rounds
@@ -218,6 +222,7 @@ def _decision_rows(res: FastResult):
                 belief_bonus=int(res.belief_paid[r, s]),
                 belief_round_paid=int(res.belief_round_paid[r, s]) if guesses else '',
                 seconds_on_choice_page=config.choice_seconds, choice_timed_out=0, **cells,
+                ai_composition='', choice_reassigned=0,
             )
 
 
@@ -245,5 +250,5 @@ def _candidate_rows(res: FastResult):
                     times_chosen=int(by.sum()), amount_received=received, amount_returned=int(got.sum()),
                     returns=';'.join(str(int(x)) for x in got), candidate_payoff=base + received - int(got.sum()),
                     message_timed_out=0, return_timed_out=0, message_fallback=0, return_fallback=0, dropped=0,
-                    **cells,
+                    **cells, ai_composition='',
                 )

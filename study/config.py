@@ -33,7 +33,7 @@ def build_config(session, num_rounds_max: int) -> SessionConfig:
     """
     config = session_config.parse(session.config, num_rounds_max=num_rounds_max)
     try:
-        ai_settings = read_settings(session.config)
+        ai_settings = read_settings(partner_config(session.config, config))
     except ValueError as error:
         raise ConfigError(str(error)) from None
     _CONFIGS[session.code] = config
@@ -57,8 +57,18 @@ def ai_settings_of(obj) -> PartnerSettings:
     try:
         return _AI_SETTINGS[session.code]
     except KeyError:
-        settings = _AI_SETTINGS[session.code] = read_settings(session.config)
+        settings = _AI_SETTINGS[session.code] = read_settings(partner_config(session.config, config_of(obj)))
         return settings
+
+
+def partner_config(raw, config: SessionConfig) -> dict:
+    """The raw config the AI-partner settings are read from. A composition with an llm seat reads as ai_policy
+    llm, so the endpoint is checked and participants are told of a language model (true of some AI
+    candidates); each seat then plays its own entry (ai_partners.seat_settings)."""
+    raw = dict(raw)
+    if any(name == 'llm' for mix in config.composition_rotation if mix for name, _ in config.ai_candidate_entries(mix)):
+        raw['ai_policy'] = 'llm'
+    return raw
 
 
 def is_played_round(player) -> bool:

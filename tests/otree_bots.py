@@ -66,6 +66,12 @@ EXTRA_CONFIGS = [
          grouping='arrival', arrival_max_wait_seconds=0, treatments='hidden,disclosed', num_rounds=2,
          attention_check=True, prolific_completion_url='https://app.prolific.com/submissions/complete?cc=DONE',
          prolific_screened_out_url='https://app.prolific.com/submissions/complete?cc=SCREENED'),
+    # compositions: two groups (hidden, disclosed) with different AI-candidate mixes (scripted seats that state
+    # their intention, kept always / never / half the time), an AI selector beside the 3 people, and a capacity
+    # of 1 per candidate (4 selectors, 4 candidates: every crowded card moves someone)
+    dict(name='check_ps_compositions', app_sequence=['intro', 'partner_selection', 'exit'], num_demo_participants=10,
+         treatments='hidden,disclosed', compositions='prosocial_ai:1,human_like:0;human_like:0.5,prosocial_ai',
+         candidate_capacity=1, num_ai_selectors=1, ai_selector_policies='random', num_rounds=3),
 ]
 
 

@@ -45,7 +45,7 @@ def test_pair_and_small_society_exports_pass_read_export(engine, tmp_path):
         decisions = pd.read_csv(paths['decisions'], keep_default_na=False)
         for column in export_schema.DECISION_COLUMNS:
             if column not in ('selector_label', 'belief_guesses', 'belief_n_correct', 'belief_round_paid',
-                              'chosen_badge', 'offered_badges'):
+                              'chosen_badge', 'offered_badges', 'ai_composition'):
                 assert (decisions[column].astype(str) != '').all(), column
         assert json.loads((tmp_path / name / 'population.json').read_text())['rounds'] == config.rounds
 

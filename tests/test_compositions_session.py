@@ -1,0 +1,40 @@
+"""A short partner_selection bot session with compositions rotating over two groups and candidate capacity 1:
+it completes, the exports carry the composition and the reassignment flag, and capacity holds."""
+import pytest
+
+from game_logic import export_schema
+from otree_bots import BotJob
+
+JOB = BotJob('check_ps_compositions', case=0, export=True)
+MIXES = ['prosocial_ai:1,human_like:0', 'human_like:0.5,prosocial_ai']
+
+
+@pytest.fixture(scope='module')
+def run(otree_bot_runs):
+    result = otree_bot_runs[JOB]
+    assert result.ok, result.failure()
+    return result
+
+
+@pytest.mark.otree_bots(JOB)
+def test_compositions_session_exports_the_mix_per_group_and_respects_capacity(run):
+    decisions = run.rows('partner_selection_custom')
+    candidates = run.rows('partner_selection_candidates')
+    assert list(decisions[0]) == export_schema.DECISION_COLUMNS
+    assert list(candidates[0]) == export_schema.CANDIDATE_COLUMNS
+    by_group = {}
+    for row in decisions + candidates:
+        by_group.setdefault(row['group_id'], set()).add((row['treatment'], row['ai_composition']))
+    # group g plays treatment and mix g mod 2, together
+    assert sorted(v for values in by_group.values() for v in values) == [('disclosed', MIXES[1]), ('hidden', MIXES[0])]
+    for row in candidates:
+        assert int(row['times_chosen']) <= 1
+    assert len(decisions) == 2 * 4 * 3  # 2 groups × (3 people + 1 AI selector) × 3 rounds
+    moved = [row for row in decisions if row['choice_reassigned'] == '1']
+    assert moved, 'four selectors on four cards of capacity 1: some round must move someone'
+    for row in decisions:
+        assert row['choice_reassigned'] in ('0', '1')
+        assert row['chosen_candidate_id']  # 4 cards × 1 seat each the 4 selectors: nobody is left without
+    policies = {(row['group_id'], row['candidate_id']): row['policy'] for row in candidates if row['kind'] == 'ai'}
+    assert sorted(policies.values()) == sorted(['scripted:prosocial_ai:1', 'scripted:human_like:0',
+                                                'scripted:human_like:0.5', 'scripted:prosocial_ai'])
