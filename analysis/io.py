@@ -400,6 +400,9 @@ def validate_decisions(data: pd.DataFrame, source: str = 'decisions') -> pd.Data
     out['belief_round_paid'] = _as_flag(out, 'belief_round_paid', source, allow_empty=True)
     out['return_timed_out'] = _as_flag(out, 'return_timed_out', source, allow_empty=True)
     out['return_fallback'] = _as_flag(out, 'return_fallback', source, allow_empty=True)
+    # empty in files from before candidate_capacity (no choice was ever moved)
+    out['choice_reassigned'] = _as_flag(out, 'choice_reassigned', source, allow_empty=True)
+    out['ai_composition'] = out['ai_composition'].astype(str)
     for column in ('offered_candidate_ids', 'offered_kinds', 'offered_badges', 'offered_display_labels',
                    'belief_guesses', 'chosen_candidate_id', 'chosen_badge', 'selector_label'):
         out[column] = out[column].astype(str)

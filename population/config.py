@@ -185,10 +185,17 @@ def composition_problems(config: PopulationConfig) -> list:
     if config.uses_composition and (config.ai_presets or config.ai_policies):
         problems.append('ai_presets / ai_policies and ai_candidate_mix / compositions both name the AI seats\' '
                         'policies: give one of them')
-    if c.candidate_capacity and c.candidate_capacity * c.num_candidates < config.selectors_per_group:
-        problems.append(f'candidate_capacity × (num_human_candidates + num_ai_candidates) must seat every selector '
-                        f'({config.selectors_per_group}), got {c.candidate_capacity} × {c.num_candidates}')
     return problems
+
+
+def check_capacity(config: PopulationConfig) -> None:
+    """candidate_capacity must seat every selector of a group (session_config.parse saw one selector). Not in
+    __post_init__: the engine builds a one-group copy of the config with every selector in it."""
+    c = config.session
+    if c.candidate_capacity and c.candidate_capacity * c.num_candidates < config.selectors_per_group:
+        raise ConfigError(f'population config: candidate_capacity × (num_human_candidates + num_ai_candidates) must '
+                          f'seat every selector of a group ({config.selectors_per_group}), got '
+                          f'{c.candidate_capacity} × {c.num_candidates}')
 
 
 def llm_problems(config: PopulationConfig) -> list:
@@ -249,4 +256,6 @@ def from_mapping(values: Mapping) -> PopulationConfig:
     for name in ('ai_presets', 'ai_policies', 'llm_base_urls'):
         if name in engine and not isinstance(engine[name], str):
             engine[name] = tuple(engine[name])
-    return PopulationConfig(session=parsed, **engine)
+    config = PopulationConfig(session=parsed, **engine)
+    check_capacity(config)
+    return config

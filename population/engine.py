@@ -40,7 +40,7 @@ from ai_partners.learning import AI, DEFAULT_Q0, MODELS, card_log_probabilities
 from game_logic import export_schema, round_engine, session_config, society
 from game_logic.round_engine import HumanCandidateSeat, Return, RoundRules
 
-from .config import PopulationConfig
+from .config import PopulationConfig, check_capacity
 from .llm_agents import (LLMCalls, candidate_view, llm_stats, selector_settings, selector_view, timed_out,
                          value_used)
 
@@ -209,6 +209,7 @@ def run(config: PopulationConfig, script: Script | None = None) -> Result:
     """Play every round of every group; see the module docstring. With `script`, its decisions replace the
     agents' wherever it gives one (the selectors then learn nothing from them). LLM agents (`ai_policies`,
     `selector_policy = 'llm'`) make a round's calls of each step concurrently (population.llm_agents)."""
+    check_capacity(config)
     llm = LLMCalls(config) if config.uses_llm else None
     try:
         return _play(config, script or Script(), llm)

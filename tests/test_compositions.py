@@ -1,13 +1,16 @@
 """Compositions (issue 15, item 2): which policy each AI candidate plays, rotated over groups; scripted stated
 intentions kept with a probability; candidate capacity with a seeded, kind-blind reassignment."""
+import json
 import random
+
+import pandas as pd
 
 import pytest
 
 from ai_partners import GameView, make_partner, read_settings, seat_settings
 from ai_partners import scripted
 from game_logic import round_engine as engine
-from game_logic import session_config, society
+from game_logic import export_schema, session_config, society
 from game_logic.round_engine import Choice
 
 
@@ -187,3 +190,54 @@ def test_no_card_with_room_leaves_the_selector_without_a_choice():
     result = engine.apply_capacity(choices, offered, 1, 'seed')
     assert sorted((c.candidate_id, c.reassigned) for c in result[:2]) == [('', True), ('A1', False)]
     assert result[2] == choices[2]
+
+
+# --- the population engine follows the same rules -------------------------------------------------------
+
+def test_population_run_with_compositions_and_capacity_writes_exports_analysis_reads(tmp_path):
+    from analysis.io import read_export
+    from population import from_mapping, run, write_exports
+
+    config = from_mapping(dict(groups=2, selectors_per_group=4, num_human_candidates=2, num_ai_candidates=2,
+                               rounds=3, treatments='hidden,disclosed', candidate_capacity=1,
+                               compositions='prosocial_ai:1,human_like:0;human_like:0.5,prosocial_ai'))
+    result = run(config)
+    paths = write_exports(result, tmp_path)
+    kind, decisions = read_export(paths['decisions'])
+    assert kind == 'decisions'
+    kind, candidates = read_export(paths['candidates'])
+    assert kind == 'candidates'
+    assert list(pd.read_csv(paths['decisions'], nrows=0).columns) == export_schema.DECISION_COLUMNS
+    by_group = decisions.groupby('group_id')['ai_composition'].unique().to_dict()
+    assert {g: list(v) for g, v in by_group.items()} == {1: ['prosocial_ai:1,human_like:0'],
+                                                         2: ['human_like:0.5,prosocial_ai']}
+    assert (candidates['times_chosen'] <= 1).all()
+    assert decisions['choice_reassigned'].sum() > 0
+    assert decisions['chosen_candidate_id'].astype(str).str.len().gt(0).all()  # 4 cards × 1 = 4 selectors
+    policy = candidates[candidates['kind'] == 'ai'].groupby(['group_id', 'candidate_id'])['policy'].first()
+    assert policy.to_dict() == {(1, 'A1'): 'scripted:prosocial_ai:1', (1, 'A2'): 'scripted:human_like:0',
+                                (2, 'A1'): 'scripted:human_like:0.5', (2, 'A2'): 'scripted:prosocial_ai'}
+    # A1 of group 1 keeps its stated intention always, A2 never: its returns tell them apart
+    ai = candidates[(candidates['group_id'] == 1) & (candidates['kind'] == 'ai') & (candidates['times_chosen'] > 0)]
+    for _, row in ai.iterrows():
+        message = json.loads(row['message_json'])
+        fraction = next(f for f, words in scripted.INTENTIONS.items() if message.startswith(words['polished'])
+                        or message.startswith(words['casual']))
+        kept = scripted.keeps_intention(fraction, int(row['amount_returned']), int(row['amount_received']))
+        assert kept == (row['candidate_id'] == 'A1')
+
+
+def test_population_refuses_two_ways_of_naming_the_ai_seats_and_too_little_capacity():
+    from population import from_mapping
+
+    with pytest.raises(session_config.ConfigError, match='give one of them'):
+        from_mapping(dict(ai_presets=['human_like'], ai_candidate_mix='prosocial_ai,llm'))
+    with pytest.raises(session_config.ConfigError, match='candidate_capacity'):
+        from_mapping(dict(selectors_per_group=9, candidate_capacity=2))
+
+
+def test_fast_engine_refuses_compositions_and_capacity():
+    from population import from_mapping, run_fast
+
+    with pytest.raises(session_config.ConfigError, match='rules engine'):
+        run_fast(from_mapping(dict(candidate_capacity=2)))
