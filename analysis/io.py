@@ -49,7 +49,7 @@ _COMPOSITION = ('group_incomplete', 'group_selectors', 'group_human_candidates',
 _SELECTOR_MARKS = ('selector_kind', 'selector_policy', 'selector_params', 'choice_fallback')
 _ADDED_LATER = {
     'decisions': ('belief_round_paid', *_CONFIG_ID, *_COMPOSITION, *_SELECTOR_MARKS, 'ai_composition',
-                  'choice_reassigned'),
+                  'choice_reassigned', 'picked_candidate_id'),
     'candidates': (*_CONFIG_ID, *_COMPOSITION, 'ai_composition'),
     'trust_game': _CONFIG_ID,
 }
@@ -402,7 +402,8 @@ def validate_decisions(data: pd.DataFrame, source: str = 'decisions') -> pd.Data
     out['return_fallback'] = _as_flag(out, 'return_fallback', source, allow_empty=True)
     # empty in files from before candidate_capacity (no choice was ever moved)
     out['choice_reassigned'] = _as_flag(out, 'choice_reassigned', source, allow_empty=True)
-    out['ai_composition'] = out['ai_composition'].astype(str)
+    for column in ('ai_composition', 'picked_candidate_id'):
+        out[column] = out[column].astype(str)
     for column in ('offered_candidate_ids', 'offered_kinds', 'offered_badges', 'offered_display_labels',
                    'belief_guesses', 'chosen_candidate_id', 'chosen_badge', 'selector_label'):
         out[column] = out[column].astype(str)

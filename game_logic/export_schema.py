@@ -134,6 +134,9 @@ DECISION_SCHEMA = (
     Column('choice_reassigned', '1 if the card the selector picked was full (`candidate_capacity`) and the choice was '
                                 'moved at random to another of its cards with room (`chosen_*` is that card; empty '
                                 'when none had room), told on the feedback page; else 0'),
+    Column('picked_candidate_id', 'id of the card the selector picked, before the capacity rule: equal to '
+                                  '`chosen_candidate_id` unless `choice_reassigned` (the demand, where '
+                                  '`chosen_candidate_id` is the match); empty if no choice'),
 )
 
 # partner_selection `custom_export_candidates`: one row per candidate (human or AI) × played round

@@ -87,7 +87,15 @@ def decision_row(player, group_cells) -> dict:
         **group_cells(player.group),
         ai_composition=player.group.ai_composition,
         choice_reassigned=flag(player.choice_reassigned),
+        picked_candidate_id=picked_candidate_id(player, cards),
     )
+
+
+def picked_candidate_id(player, cards) -> str:
+    """The card the selector picked (its letter is `choice`), before the capacity rule moved it."""
+    if not player.choice_reassigned:
+        return player.chosen_candidate_id
+    return next((card['candidate_id'] for card in cards if card['label'] == player.choice), '')
 
 
 def custom_export(players):

@@ -92,6 +92,7 @@ class GroupRound:
     labels: dict
     messages: dict
     composition: str = ''  # the group's AI-candidate mix (session composition_rotation entry)
+    picked: dict = field(default_factory=dict)  # selector code -> candidate id picked before the capacity rule
     cards: dict = field(default_factory=dict)  # selector code -> tuple of round_engine.Card
     choices: list = field(default_factory=list)  # round_engine.Choice, group order
     beliefs: dict = field(default_factory=dict)  # selector code -> round_engine.BeliefScore
@@ -405,6 +406,7 @@ def apply_capacity(gr: GroupRound, config: PopulationConfig, chosen_kind, percei
     if not capacity:
         return
     offered = {code: [card.candidate_id for card in cards] for code, cards in gr.cards.items()}
+    gr.picked = {choice.selector_code: choice.candidate_id for choice in gr.choices}
     seed = round_engine.capacity_seed(config.session_code, gr.group, gr.round)
     gr.choices = list(round_engine.apply_capacity(gr.choices, offered, capacity, seed))
     for i, choice in enumerate(gr.choices):
@@ -486,6 +488,7 @@ def decision_rows(result: Result):
                 **cells,
                 ai_composition=gr.composition,
                 choice_reassigned=_flag(choice.reassigned),
+                picked_candidate_id=gr.picked.get(code, choice.candidate_id),
             )
 
 

@@ -222,7 +222,7 @@ def _decision_rows(res: FastResult):
                 belief_bonus=int(res.belief_paid[r, s]),
                 belief_round_paid=int(res.belief_round_paid[r, s]) if guesses else '',
                 seconds_on_choice_page=config.choice_seconds, choice_timed_out=0, **cells,
-                ai_composition='', choice_reassigned=0,
+                ai_composition='', choice_reassigned=0, picked_candidate_id=res.candidate_ids[chosen],
             )
 
 

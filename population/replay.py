@@ -81,7 +81,12 @@ class ExportScript(Script):
 
     def choice(self, group, round_number, selector):
         row = self.decisions[group, round_number, selector]
-        return (row.chosen_candidate_id, int(row.amount_sent)) if row.chosen_candidate_id else ('', 0)
+        # the pick before the capacity rule (files from before it: the match), so the rule moves the same selectors
+        picked = getattr(row, 'picked_candidate_id', '') or row.chosen_candidate_id
+        if not picked:
+            return '', 0
+        # a selector moved to no card sent nothing (the amount picked is not exported); the rule moves it again
+        return picked, int(row.amount_sent) if row.amount_sent != '' else 0
 
     def guesses(self, group, round_number, selector, cards):
         row = self.decisions[group, round_number, selector]

@@ -213,6 +213,8 @@ def test_population_run_with_compositions_and_capacity_writes_exports_analysis_r
                                                          2: ['human_like:0.5,prosocial_ai']}
     assert (candidates['times_chosen'] <= 1).all()
     assert decisions['choice_reassigned'].sum() > 0
+    moved = decisions['picked_candidate_id'] != decisions['chosen_candidate_id']
+    assert (moved == (decisions['choice_reassigned'] == 1)).all()
     assert decisions['chosen_candidate_id'].astype(str).str.len().gt(0).all()  # 4 cards × 1 = 4 selectors
     policy = candidates[candidates['kind'] == 'ai'].groupby(['group_id', 'candidate_id'])['policy'].first()
     assert policy.to_dict() == {(1, 'A1'): 'scripted:prosocial_ai:1', (1, 'A2'): 'scripted:human_like:0',

@@ -38,3 +38,25 @@ def test_compositions_session_exports_the_mix_per_group_and_respects_capacity(ru
     policies = {(row['group_id'], row['candidate_id']): row['policy'] for row in candidates if row['kind'] == 'ai'}
     assert sorted(policies.values()) == sorted(['scripted:prosocial_ai:1', 'scripted:human_like:0',
                                                 'scripted:human_like:0.5', 'scripted:prosocial_ai'])
+
+
+@pytest.mark.otree_bots(JOB)
+def test_population_engine_replays_the_compositions_session_cell_for_cell(run):
+    """The people's decisions played again by population.engine.run: the AI seats' mix, their stated intentions,
+    the capacity moves and the payoffs it works out itself equal the app's."""
+    import pandas as pd
+
+    from population.replay import replay_export
+
+    read = dict(dtype=str, keep_default_na=False)
+    decisions = pd.read_csv(run.export_path('partner_selection_custom'), **read)
+    candidates = pd.read_csv(run.export_path('partner_selection_candidates'), **read)
+    config_row = pd.read_csv(run.export_path('partner_selection_config'), **read).iloc[0].to_dict()
+    result = replay_export(decisions, candidates, config_row)
+    ours = result.decisions_frame().astype(str)
+    for column in ('chosen_candidate_id', 'picked_candidate_id', 'choice_reassigned', 'amount_returned',
+                   'selector_payoff', 'ai_composition', 'offered_messages_json'):
+        assert ours[column].tolist() == decisions[column].tolist(), column
+    mine = result.candidates_frame().astype(str)
+    for column in ('message_json', 'times_chosen', 'returns', 'candidate_payoff', 'ai_composition'):
+        assert mine[column].tolist() == candidates[column].tolist(), column

@@ -113,6 +113,18 @@ def test_no_selector_page_before_the_debrief_depends_on_true_kinds(tmp_path_fact
 
 @pytest.mark.bots
 @pytest.mark.slow
+def test_candidate_capacity_moves_selectors_without_reading_kinds(tmp_path_factory):
+    """candidate_capacity = 1 (3 selectors on 4 cards): the moved selectors, the cards they are moved to and the
+    feedback notice are the same whichever candidates are AI."""
+    first, second = run_pair(tmp_path_factory, 'ps_hidden', extra=('candidate_capacity=1',))
+    assert_truth_swapped(first, second)
+    feedback = [html for pages in first['selectors'].values() for name, _, html in pages if name == 'served:Feedback']
+    assert any('was already full this round' in html for html in feedback), 'no round moved a selector'
+    assert page_differences(first, second) == []
+
+
+@pytest.mark.bots
+@pytest.mark.slow
 @pytest.mark.parametrize('leak', ['feedback_line', 'round_bonus'])
 def test_the_leak_check_finds_belief_feedback_put_back(tmp_path_factory, leak):
     """Today's leaks put back (tests/leak_harness.py --inject): the accuracy line on the Feedback page, and
