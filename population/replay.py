@@ -39,9 +39,21 @@ def config_from_export(config_row: dict, groups: int):
     values = {f.name: _typed(f, config_row[f.name]) for f in session_config.FIELDS if f.name in config_row}
     values['selectors_per_group'] = values.pop('num_selectors')
     values['rounds'] = values.pop('num_rounds')
-    # A replay never calls an endpoint: its AI candidates are scripted, as the checks against the app assume.
-    return from_mapping(dict(values, groups=groups, session_code=config_row['session_code'],
-                             name=config_row.get('config_name', ''), ai_policies=['scripted']))
+    # A replay never calls an endpoint: its AI candidates are scripted, as the checks against the app assume
+    # (an llm seat of a composition plays its fallback, the session's ai_preset).
+    preset = values.get('ai_preset', session_config.FIELDS_BY_NAME['ai_preset'].default)
+    mixes = {name: scripted_mixes(values[name], preset) for name in ('ai_candidate_mix', 'compositions')
+             if values.get(name, '').strip()}
+    scripted = {} if mixes else dict(ai_policies=['scripted'])
+    return from_mapping(dict(values, **mixes, **scripted, groups=groups, session_code=config_row['session_code'],
+                             name=config_row.get('config_name', '')))
+
+
+def scripted_mixes(text: str, preset: str) -> str:
+    """ai_candidate_mix / compositions text with every llm entry replaced by `preset`."""
+    return ';'.join(','.join(preset if entry.strip().split(':')[0] == 'llm' else entry.strip()
+                             for entry in mix.split(','))
+                    for mix in text.split(';'))
 
 
 class ExportScript(Script):
