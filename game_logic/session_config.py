@@ -426,6 +426,8 @@ def composition_problems(config: SessionConfig) -> list:
     names = ('llm',) + tuple(PRESETS)
     field = 'compositions' if config.compositions.strip() else 'ai_candidate_mix'
     for mix in config.composition_rotation:
+        if not mix.strip():
+            continue  # no mix: every AI candidate plays ai_policy / ai_preset, checked under those names
         try:
             entries = config.ai_candidate_entries(mix)
         except ValueError as error:

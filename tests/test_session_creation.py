@@ -8,7 +8,7 @@ from otree_bots import BotJob
 # config: on the Choose page after consent (belief_13), and when 13 selectors chose one human (return_13).
 REFUSED = [
     ('ps_hidden', {'num_ai_candidates': 11}, 'at most 12 (one guess field per card), got 13'),
-    ('ps_disclosed', {'num_selectors': 13}, 'num_selectors must be at most 12'),
+    ('ps_disclosed', {'num_selectors': 13}, 'num_selectors + num_ai_selectors must be at most 12'),
     ('ps_disclosed', {'ai_policy': 'llm', 'llm_timeout_seconds': 40.0},
      'llm_timeout_seconds must be below ai_collect_deadline_seconds'),
     ('ps_disclosed', {'ai_collect_deadline_seconds': 0.0}, 'ai_collect_deadline_seconds must be a number'),
