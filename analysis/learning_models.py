@@ -268,8 +268,12 @@ def _on_bound(model: LearningModel, theta: np.ndarray) -> tuple[np.ndarray, np.n
     return theta <= lower + tol, theta >= upper - tol
 
 
-def fit_pooled(model: LearningModel, trials: Trials, n_starts: int = 5, seed: int = 0, se: bool = False) -> dict:
+def fit_pooled(model: LearningModel, trials: Trials, n_starts: int = 5, seed: int = 0, se: bool = False,
+               warm_start: dict | None = None) -> dict:
     """One parameter set for all selectors in ``trials``, by maximum likelihood from several starts.
+
+    ``warm_start`` (parameter name → value, e.g. a related model's estimates) is tried first, besides the
+    ``n_starts`` usual ones; a parameter it lacks (or gives as NaN) starts at its declared init.
 
     Give it one treatment's selectors (:func:`fit_by_treatment` does): hidden and disclosed selectors
     pooled share one set, and the more numerous ones set it. A parameter the data cannot inform (the
@@ -302,8 +306,13 @@ def fit_pooled(model: LearningModel, trials: Trials, n_starts: int = 5, seed: in
         nll, grad = negative_log_likelihood(model, theta, trials, gradient=True)
         return float(nll.sum()), grad.sum(axis=0)
 
+    starts = _starts(model, n_starts, np.random.default_rng(seed))
+    if warm_start:
+        warm = np.array([warm_start.get(name, np.nan) for name in model.params], dtype=float)
+        starts.insert(0, np.clip(np.where(np.isnan(warm), model.init(), warm),
+                                 [b[0] for b in model.bounds()], [b[1] for b in model.bounds()]))
     best = None
-    for start in _starts(model, n_starts, np.random.default_rng(seed)):
+    for start in starts:
         start = np.where(identified, start, 0.0)
         result = optimize.minimize(objective, start, jac=True, method='L-BFGS-B', bounds=bounds)
         if best is None or result.fun < best.fun:
@@ -371,11 +380,12 @@ def cluster_robust_cov(model: LearningModel, trials: Trials, theta, free=None) -
 
 
 def fit_by_treatment(model: LearningModel, trials: Trials, n_starts: int = 5, seed: int = 0,
-                     min_selectors: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     min_selectors: int = 1, warm_starts: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit ``model`` separately in each treatment (its own parameter set), with clustered SEs.
 
     Parameters
     ----------
+    warm_starts : treatment → {parameter: value}, an extra start per treatment (see :func:`fit_pooled`).
     min_selectors : below this many selectors (with a choice) in a treatment its SEs and CIs are withheld
         (NaN) and ``se_withheld`` is True: a sandwich over a handful of clusters is not a standard error.
 
@@ -394,7 +404,8 @@ def fit_by_treatment(model: LearningModel, trials: Trials, n_starts: int = 5, se
     treatments = list(dict.fromkeys(trials.treatment))
     for treatment in treatments:
         part = trials.subset([i for i, t in enumerate(trials.treatment) if t == treatment])
-        fit = fit_pooled(model, part, n_starts=n_starts, seed=seed, se=True)
+        fit = fit_pooled(model, part, n_starts=n_starts, seed=seed, se=True,
+                         warm_start=(warm_starts or {}).get(treatment))
         withheld = fit['n_selectors'] < min_selectors
         bounded = set(filter(None, fit['at_bound'].split(',')))
         for name in model.params:

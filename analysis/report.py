@@ -28,7 +28,8 @@ __all__ = ['build_report', 'plot_choice_share', 'plot_returns_by_kind', 'plot_mo
            'MIXED_AUTO_LIMIT', 'MIN_SELECTORS', 'WithheldStatistic', 'DISPLAY_NAMES', 'RESULTS_VERSION']
 
 # Above this many choices "auto" skips the mixed logit (lme4 glmer through Rscript: 7-24 s at 19,500 choices on
-# the 2-core machine, quiet to busy; it runs in the background while the learning models are fitted).
+# the 2-core machine, quiet to busy; with a core free it runs in the background from the start, while the curves
+# and the learning models are fitted).
 MIXED_AUTO_LIMIT = 25000
 # Fewest selectors (the clusters) in a treatment for a standard error, CI or test on it; below it they are
 # withheld with a warning. Cluster-robust SEs and the cluster bootstrap need many clusters (with one they
@@ -319,15 +320,25 @@ def _selectors_to_fit(sample: pd.DataFrame, selectors: str) -> tuple[pd.DataFram
 def q0_sensitivity(trials, model_fits: dict, n_starts: int = 5, seed: int = 0, min_selectors: int = 1) -> pd.DataFrame:
     """Rescorla–Wagner per treatment with q0 fixed at 1/3 (the fit already in ``model_fits``), from the data and
     free: one row per rule × treatment × parameter (``q0`` = 'fixed 1/3', 'data', 'free'; then the columns of
-    :func:`analysis.learning_models.fit_by_treatment`'s estimates and its ``log_lik``)."""
+    :func:`analysis.learning_models.fit_by_treatment`'s estimates and its ``log_lik``).
+
+    The two refits start from the fixed-q0 estimates of their treatment (with q0 = 1/3 for the free one, so its
+    likelihood cannot end below the fixed fit's) and from the declared init, without random starts: q0 moves
+    the optimum only a little from the fixed fit's, and two starts instead of ``n_starts`` keep the report fast."""
+    fixed = model_fits.get(('rescorla_wagner', 'per_treatment'))
+    if fixed is None:
+        fixed = learning_models.fit_by_treatment(learning_models.RescorlaWagner(), trials, n_starts=n_starts,
+                                                 seed=seed, min_selectors=min_selectors)
+    warm = {t: dict(zip(part['parameter'], part['estimate'])) | {'q0': 1 / 3}
+            for t, part in fixed[0].groupby('treatment')}
     rows = []
     for rule, q0 in (('fixed 1/3', None), ('data', 'data'), ('free', 'free')):
-        if q0 is None and ('rescorla_wagner', 'per_treatment') in model_fits:
-            estimates, fits = model_fits[('rescorla_wagner', 'per_treatment')]
+        if q0 is None:
+            estimates, fits = fixed
         else:
-            estimates, fits = learning_models.fit_by_treatment(learning_models.RescorlaWagner(q0=q0 or 1 / 3), trials,
-                                                               n_starts=n_starts, seed=seed,
-                                                               min_selectors=min_selectors)
+            estimates, fits = learning_models.fit_by_treatment(learning_models.RescorlaWagner(q0=q0), trials,
+                                                               n_starts=min(n_starts, 1), seed=seed,
+                                                               min_selectors=min_selectors, warm_starts=warm)
         log_lik = fits.set_index('treatment')['log_lik']
         rows.append(estimates.assign(q0=rule, log_lik=estimates['treatment'].map(log_lik)))
     table = pd.concat(rows, ignore_index=True)
@@ -417,6 +428,27 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     steps.update()
     mark('data')
 
+    # glmer runs in R (a subprocess): with a core free, start it now, so it works while Python fits the learning
+    # curves and models on the other core; its table goes to the GEE section when done. On a machine already
+    # busy the two only slow each other down (measured: 45 s in parallel against 40 s in turn at load 4-7 on
+    # 2 cores), so then it runs in the GEE section, in turn.
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    n_choices = int(sample['chose_ai'].notna().sum())
+    wants_mixed = not small and (mixed == 'on' or (mixed == 'auto' and n_choices <= MIXED_AUTO_LIMIT))
+
+    def run_mixed():
+        begun = time.perf_counter()
+        try:
+            return regression.mixed_logit(sample, seed=seed)
+        finally:
+            timings['mixed logit in R (background or not)'] = time.perf_counter() - begun
+
+    pool = background_mixed = None
+    if wants_mixed and _free_cores() >= 1:
+        pool = ThreadPoolExecutor(max_workers=1)
+        background_mixed = pool.submit(run_mixed)
+
     step('AI-choice share')
     page.heading('AI choice by round')
     shares = curves.ai_choice_share(sample, n_boot=n_boot, seed=seed)
@@ -496,30 +528,13 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
         page.table('GEE (selector clusters, exchangeable, robust SEs)', gee, 'gee')
         results['regressions']['gee'] = _records(gee, ['term', 'estimate', 'se', 'ci_low', 'ci_high', 'p_value'])
     mark('GEE')
-    n_choices = int(sample['chose_ai'].notna().sum())
-    mixed_job = None
+    mixed_job = background_mixed
     if small:
         pass  # withheld above, with the GEE
-    elif mixed == 'on' or (mixed == 'auto' and n_choices <= MIXED_AUTO_LIMIT):
-        # glmer runs in R (a subprocess): with a core free, start it now and fit the learning models in Python
-        # meanwhile, so two cores work at once; its table is put here when it is done. On a machine already
-        # busy the two only slow each other down (measured: 45 s in parallel against 40 s in turn at load 4-7
-        # on 2 cores), so then it runs here, in turn.
-        from concurrent.futures import Future, ThreadPoolExecutor
-
-        def run_mixed():
-            begun = time.perf_counter()
-            try:
-                return regression.mixed_logit(sample, seed=seed)
-            finally:
-                timings['mixed logit in R (background or not)'] = time.perf_counter() - begun
-
+    elif wants_mixed:
         mixed_slot = page.placeholder()
-        if _free_cores() >= 1:
-            pool = ThreadPoolExecutor(max_workers=1)
-            mixed_job = pool.submit(run_mixed)
-        else:
-            pool, mixed_job = None, Future()
+        if mixed_job is None:  # no core was free at the start: run it here, in turn
+            mixed_job = Future()
             step('mixed logit (R)')
             try:
                 mixed_job.set_result(run_mixed())

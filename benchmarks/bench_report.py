@@ -7,8 +7,9 @@ draws alpha ~ Beta(3, 7) (mean 0.3), beta ~ lognormal around 8, and in disclosed
 ~ Normal(−1, 0.5) (no badges in hidden, so the bias does nothing there); 2% choice timeouts. The
 candidates export is passed too, as a full report would. Prints the simulation time, each report step's
 seconds (``build_report(timings=...)``) and the total; the target is < 30 s on the 2-core machine
-(docs/benchmarks.md). The mixed logit (lme4 glmer in R) is part of the default report ('auto'); it runs in
-the background while Python fits the learning models, and its own time is printed apart.
+(docs/benchmarks.md). The mixed logit (lme4 glmer in R) is part of the default report ('auto'); with a core
+free it runs in the background from the start while Python fits the curves and learning models, and its own
+time is printed apart.
 """
 from __future__ import annotations
 

@@ -80,6 +80,17 @@ def test_rescorla_wagner_pooled_recovers_parameters(rw_trials):
     assert fit['converged']
 
 
+def test_a_warm_start_is_tried_first_and_kept_where_it_is_best(rw_trials):
+    many = fit_pooled(RescorlaWagner(), rw_trials, n_starts=4)
+    # from the optimum itself one more start (the declared init) is enough to end at the same likelihood
+    warm = fit_pooled(RescorlaWagner(), rw_trials, n_starts=1,
+                      warm_start={name: many[name] for name in ('alpha', 'beta', 'bias')})
+    assert warm['log_lik'] == pytest.approx(many['log_lik'], abs=1e-3)
+    # a warm start outside the bounds is clipped into them, a missing parameter starts at its init
+    clipped = fit_pooled(RescorlaWagner(), rw_trials, n_starts=1, warm_start={'alpha': 5.0, 'beta': np.nan})
+    assert clipped['log_lik'] == pytest.approx(many['log_lik'], abs=1e-2)
+
+
 def test_rescorla_wagner_wins_the_comparison_on_its_own_data(rw_trials):
     table, fits = compare_models(rw_trials, models=[RandomChoice(), StaticPreference(), RescorlaWagner()],
                                  n_starts=2)
