@@ -31,7 +31,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import load_study  # noqa: E402  (its functions: one server, stored decisions, the table)
-from hosting.cluster import ClusterParticipant, browser_like_websockets, port_free, start_cluster  # noqa: E402
+from hosting.cluster import ClusterParticipant, port_free, start_cluster  # noqa: E402
 from hosting.otree_server import free_port  # noqa: E402
 from hosting.postgres import _run, postgres_bin_dir, start_postgres  # noqa: E402
 
@@ -60,8 +60,7 @@ async def play_cluster(cluster, sessions: list, app, args, run) -> None:
             await person.run()
 
         started = time.monotonic()
-        with browser_like_websockets():
-            outcomes = await asyncio.gather(*(arrive_and_play(p) for p in people), return_exceptions=True)
+        outcomes = await asyncio.gather(*(arrive_and_play(p) for p in people), return_exceptions=True)
         run.duration = time.monotonic() - started
     run.failures = [repr(o)[:300] for o in outcomes if isinstance(o, BaseException)]
     run.unfinished = sum(1 for p in people if p.page is None or not p.page.is_finished)

@@ -209,6 +209,11 @@ class Run:
     def throughput(self) -> float:
         return self.submissions / self.duration if self.duration else 0.0
 
+    @property
+    def cpu_ms_per_submission(self) -> float:
+        """Server CPU per page submission: what a submission costs the server, whatever else it loads."""
+        return 1000 * self.server_cpu / self.submissions if self.submissions else 0.0
+
     def latency_ms(self, q: float) -> float:
         return 1000 * percentile([t.seconds for t in self.timings()], q)
 
@@ -275,6 +280,54 @@ def slowest_pages(run: Run, count: int = 4) -> str:
     return ', '.join(f'{k} {ms:.0f}' for ms, k in p95)
 
 
+@contextlib.contextmanager
+def profiled(pid: int, directory, name: str):
+    """py-spy samples the server (and its children) while the block runs: DIR/NAME.txt, collapsed stacks
+    ('frame;frame;... count' per line, for flamegraph tools), and DIR/NAME-top.txt, the functions with the
+    most samples, own and inclusive. Nothing without a directory."""
+    if not directory:
+        yield
+        return
+    import subprocess
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which('py-spy')
+    if spy is None:
+        raise SystemExit('--profile needs py-spy (pip install py-spy)')
+    out = directory / f'{name}.txt'
+    sampler = subprocess.Popen([spy, 'record', '--pid', str(pid), '--subprocesses', '--rate', '200', '--format',
+                                'raw', '--nonblocking', '--output', str(out)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        sampler.send_signal(2)  # SIGINT: py-spy writes its file and exits
+        sampler.wait(timeout=60)
+        if out.exists():
+            (directory / f'{name}-top.txt').write_text(top_functions(out.read_text()))
+            log(f'  profile: {out} (collapsed stacks), {directory / f"{name}-top.txt"}')
+
+
+def top_functions(collapsed: str, count: int = 40) -> str:
+    """The functions with the most samples in py-spy's collapsed stacks: own (leaf) and inclusive shares."""
+    own, inclusive, total = Counter(), Counter(), 0
+    for line in collapsed.splitlines():
+        stack, _, n = line.rpartition(' ')
+        if not stack or not n.isdigit():
+            continue
+        frames = stack.split(';')[1:]  # the first frame is the process
+        total += int(n)
+        if frames:
+            own[frames[-1]] += int(n)
+        for frame in set(frames):
+            inclusive[frame] += int(n)
+    lines = [f'{total} samples', '', 'own %  function']
+    lines += [f'{100 * n / total:5.1f}  {f}' for f, n in own.most_common(count)]
+    lines += ['', 'inclusive %  function']
+    lines += [f'{100 * n / total:5.1f}  {f}' for f, n in inclusive.most_common(count)]
+    return '\n'.join(lines) + '\n'
+
+
 def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run:
     app = APPS[app_name]
     run = Run(app_name, participants, rounds=args.rounds)
@@ -284,7 +337,8 @@ def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run
     try:
         session = server.create_session(app.config, participants, num_rounds=args.rounds)
         server_cpu, client_cpu = process_group_cpu_seconds(server.process.pid), time.process_time()
-        asyncio.run(play(server, session, app, args, run))
+        with profiled(server.process.pid, args.profile, f'{app_name}-{participants}'):
+            asyncio.run(play(server, session, app, args, run))
         run.server_cpu = process_group_cpu_seconds(server.process.pid) - server_cpu
         run.client_cpu = time.process_time() - client_cpu
         with postgres.connect() as connection, connection.cursor() as cursor:
@@ -330,7 +384,7 @@ def machine_description(postgres) -> str:
 def table(runs: list) -> str:
     header = ('app', 'participants', 'submissions', 'duration s', 'submissions/s', 'p50 ms', 'p95 ms',
               'p99 ms', 'HTTP 5xx', 'failed', 'timeouts', 'decisions sent / in DB', 'lost/extra/differing',
-              'server CPU %', 'client CPU %', 'page loads / participant-round',
+              'server CPU %', 'server CPU ms / submission', 'client CPU %', 'page loads / participant-round',
               'requests / participant-round', 'gate visits / posts / live requests (most per visit)')
     rows = [header, tuple('---' for _ in header)]
     for r in runs:
@@ -339,7 +393,8 @@ def table(runs: list) -> str:
                      f'{r.latency_ms(50):.0f}', f'{r.latency_ms(95):.0f}', f'{r.latency_ms(99):.0f}',
                      r.http_5xx, len(r.failures) + r.unfinished, r.timeouts, f'{d["sent"]} / {d["stored"]}',
                      f'{d["lost"]}/{d["extra"]}/{d["differing"] + d["duplicated"]}',
-                     f'{100 * r.server_cpu / r.duration:.0f}', f'{100 * r.client_cpu / r.duration:.0f}',
+                     f'{100 * r.server_cpu / r.duration:.0f}', f'{r.cpu_ms_per_submission:.1f}',
+                     f'{100 * r.client_cpu / r.duration:.0f}',
                      f'{r.per_participant_round(r.page_loads):.2f}', f'{r.per_participant_round(r.requests):.2f}',
                      f'{r.gate_visits} / {len(r.timings(("gate_retry",)))} / {r.gate_live} ({r.gate_live_most})'))
     return '\n'.join('| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows)
@@ -352,7 +407,8 @@ def ratios(runs: list) -> str:
         ps, tg = by_key.get(('partner_selection', n)), by_key.get(('trust_game', n))
         if ps and tg and tg.throughput and tg.latency_ms(95):
             lines.append(f'- {n} participants: partner_selection / trust_game p95 latency '
-                         f'{ps.latency_ms(95) / tg.latency_ms(95):.2f}, throughput {ps.throughput / tg.throughput:.2f}')
+                         f'{ps.latency_ms(95) / tg.latency_ms(95):.2f}, throughput {ps.throughput / tg.throughput:.2f}, '
+                         f'server CPU per submission {ps.cpu_ms_per_submission / tg.cpu_ms_per_submission:.2f}')
     return '\n'.join(lines)
 
 
@@ -368,6 +424,8 @@ def parse_args(argv=None):
                         help='participants open their link at a uniform random time in this window')
     parser.add_argument('--apps', default='partner_selection,trust_game')
     parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--profile', metavar='DIR', default=None,
+                        help='sample each server with py-spy into DIR (collapsed stacks and a top list per run)')
     args = parser.parse_args(argv)
     args.participants = [int(n) for n in args.participants.split(',')]
     args.apps = [a.strip() for a in args.apps.split(',')]

@@ -20,7 +20,6 @@ Command line (scripts/cluster.sh wraps it and reads .env.production first):
 """
 import argparse
 import contextlib
-import contextvars
 import csv
 import io
 import json
@@ -460,58 +459,16 @@ def merge_csv(paths: List[Path], target: Path) -> int:
 
 # --- simulated participants through HAProxy ---------------------------------------------------------------
 
-_CLIENT = contextvars.ContextVar('cluster_participant_client')
-
-
-class _BrowserLikeWebsockets:
-    """Stands in for the `websockets` module inside hosting.http_participant: a handshake carries the
-    participant's cookies (HAProxy's OTREE_SERVER) and headers, as a browser's does."""
-
-    def __init__(self, real):
-        self._real = real
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-    def connect(self, uri, **kwargs):
-        client = _CLIENT.get(None)
-        if client is not None:
-            headers = dict(client.headers.items())
-            cookies = '; '.join(f'{c.name}={c.value}' for c in client.cookies.jar)
-            extra = [(k, v) for k, v in headers.items() if k.lower().startswith('x-')]
-            if cookies:
-                extra.append(('Cookie', cookies))
-            kwargs['extra_headers'] = extra
-        return self._real.connect(uri, **kwargs)
-
-
-@contextlib.contextmanager
-def browser_like_websockets():
-    """While open, ClusterParticipants' WebSockets send their cookies (see _BrowserLikeWebsockets)."""
-    from hosting import http_participant
-
-    real = http_participant.websockets
-    http_participant.websockets = _BrowserLikeWebsockets(real)
-    try:
-        yield
-    finally:
-        http_participant.websockets = real
-
-
 @dataclass
 class ClusterParticipant(HttpParticipant):
     """An HttpParticipant that enters through HAProxy on its server's link; give it its own client (its
-    own cookie jar, like a browser) and run it inside `browser_like_websockets()`."""
+    own cookie jar, like a browser: its pages and WebSockets then carry the server cookie)."""
 
     server_name: str = ''
 
     @property
     def start_url(self) -> str:
         return f'{self.base_url}/InitializeParticipant/{self.code}?otree_server={self.server_name}'
-
-    async def run(self):
-        _CLIENT.set(self.client)  # this task's context: its WebSockets take this client's cookies
-        return await super().run()
 
 
 PARTICIPANT_IN_LOG = re.compile(r' \{([a-z0-9]+)\} "')

@@ -332,11 +332,19 @@ class HttpParticipant:
                 raise ParticipantError(f'{self.code}: page {self.page.url} has neither a form nor a wait socket')
         return self
 
+    def _socket_headers(self) -> list:
+        """What a browser's WebSocket handshake carries from its pages: the cookies (e.g. HAProxy's server
+        cookie, so the socket reaches the participant's server) and the client's own X- headers."""
+        headers = [(k, v) for k, v in self.client.headers.items() if k.lower().startswith('x-')]
+        cookies = '; '.join(f'{c.name}={c.value}' for c in self.client.cookies.jar)
+        return headers + ([('Cookie', cookies)] if cookies else [])
+
     async def _wait_for_advance(self, page: PageView) -> None:
         """Waits for the wait page's WebSocket message (or the safety-net reload interval)."""
         ws_url = 'ws' + self.base_url[len('http'):] + page.wait_socket
         try:
-            async with websockets.connect(ws_url, open_timeout=self.wait_reload_seconds, close_timeout=1) as socket:
+            async with websockets.connect(ws_url, open_timeout=self.wait_reload_seconds, close_timeout=1,
+                                          extra_headers=self._socket_headers()) as socket:
                 await asyncio.wait_for(socket.recv(), timeout=self.wait_reload_seconds)
         except (asyncio.TimeoutError, OSError, websockets.WebSocketException):
             self.silent_reloads += 1
@@ -357,7 +365,8 @@ class HttpParticipant:
         ws_url = 'ws' + self.base_url[len('http'):] + unescape(socket_path.group(1))
         attempt = 0
         try:
-            async with websockets.connect(ws_url, open_timeout=GATE_SAFETY_SECONDS, close_timeout=1) as socket:
+            async with websockets.connect(ws_url, open_timeout=GATE_SAFETY_SECONDS, close_timeout=1,
+                                          extra_headers=self._socket_headers()) as socket:
                 while True:
                     reply = await self._live_reply(socket, ask_in)  # a word for the group while waiting
                     if reply is None:

@@ -307,8 +307,8 @@ from .grouping import (  # noqa: E402
 )
 from .round_flow import (  # noqa: E402
     ai_selectors, choices_arrived, collect_messages, engine_cards, market_cards, offered_cards, past_rounds,
-    return_decisions, return_slots, returns_arrived, belief_summary, page_cards, round_candidates, round_rules,
-    selector_code, selector_history, selector_seats, selector_view, start_round, time_out_returns,
+    return_decisions, return_fields, return_slots, returns_arrived, belief_summary, page_cards, round_candidates,
+    round_rules, selector_code, selector_history, selector_seats, selector_view, start_round, time_out_returns,
     try_collect_ai_messages, try_process_choices, try_settle_round,
 )
 
@@ -513,7 +513,7 @@ class Return(CleanInputPage, DecisionPage):
 
     @staticmethod
     def get_form_fields(player: Player):
-        return [field for field, _ in return_slots(player)]
+        return return_fields(player)
 
     @staticmethod
     def vars_for_template(player: Player):

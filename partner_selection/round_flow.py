@@ -165,6 +165,8 @@ def try_collect_ai_messages(group: Group, wait: bool = False, force: bool = Fals
 
 def ai_selectors(group: Group) -> list:
     """The group's AI selectors this round (AISelector rows), S1, S2, … in order."""
+    if not config_of(group).num_ai_selectors:
+        return []  # no query where the session has none (these are asked on most requests)
     return sorted(AISelector.filter(group=group), key=lambda s: int(s.selector_id[1:]))
 
 
@@ -373,11 +375,21 @@ def return_kwargs(slot) -> dict:
     return dict(amount_sent=slot.amount_sent, amount_received=slot.amount_received, counterpart=slot.selector_code)
 
 
-def return_slots(player: Player) -> list:
-    """(form field, selector seat) pairs for a human candidate's return decisions this round."""
-    codes = [c for c in player.return_slots.split(';') if c]
-    by_code = {selector_code(seat): seat for seat in selector_seats(player.group)}
-    return [(f'return_{i}', by_code[code]) for i, code in enumerate(codes, start=1)]
+def return_slot_codes(player: Player) -> list:
+    """The selector codes of a human candidate's return decisions this round, in the order of its fields."""
+    return [c for c in player.return_slots.split(';') if c]
+
+
+def return_fields(player: Player) -> list:
+    """A human candidate's return fields this round (return_1, return_2, …): from its own row, no query."""
+    return [f'return_{i}' for i in range(1, len(return_slot_codes(player)) + 1)]
+
+
+def return_slots(player: Player, seats: list = None) -> list:
+    """(form field, selector seat) pairs for a human candidate's return decisions this round (``seats``: the
+    group's selector_seats, if the caller has them)."""
+    by_code = {selector_code(seat): seat for seat in (seats if seats is not None else selector_seats(player.group))}
+    return [(field, by_code[code]) for field, code in zip(return_fields(player), return_slot_codes(player))]
 
 
 def return_decisions(player: Player) -> list:
@@ -401,7 +413,7 @@ def human_returns_in(group: Group) -> bool:
 
 
 def has_returned(player: Player) -> bool:
-    return all(player.field_maybe_none(field) is not None for field, _ in return_slots(player))
+    return all(player.field_maybe_none(field) is not None for field in return_fields(player))
 
 
 def try_settle_round(group: Group, wait: bool = False, force: bool = False) -> bool:
@@ -433,7 +445,7 @@ def try_settle_round(group: Group, wait: bool = False, force: bool = False) -> b
 def time_out_returns(player: Player):
     """A human candidate's return decisions that were not made in time: 0 each, flagged."""
     player.candidate_return_timed_out = True
-    for field, _ in return_slots(player):
+    for field in return_fields(player):
         setattr(player, field, 0)
 
 
@@ -445,11 +457,12 @@ def settle_round(group: Group, wait: bool):
     """Collect every return, then pay selectors and candidates by the round engine's rules."""
     rows = {c.candidate_id: c for c in round_candidates(group)}
     players = {p.participant.code: p for p in group.get_players()}
-    seats = {selector_code(seat): seat for seat in selector_seats(group)}
+    seat_list = selector_seats(group)
+    seats = {selector_code(seat): seat for seat in seat_list}
     returns = {}
     for player in players.values():
         if player.participant.ps_role == C.CANDIDATE:
-            for field, selector in return_slots(player):
+            for field, selector in return_slots(player, seat_list):
                 value = player.field_maybe_none(field) or 0
                 returns[selector_code(selector)] = Return(value, player.candidate_return_timed_out, False)
     for code in (code for code, seat in seats.items() if seat.chosen_candidate_id):

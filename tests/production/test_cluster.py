@@ -15,8 +15,7 @@ import httpx
 import pytest
 
 from analysis.io import read_exports
-from hosting.cluster import (ClusterParticipant, browser_like_websockets, port_free, servers_by_participant,
-                             start_cluster)
+from hosting.cluster import ClusterParticipant, port_free, servers_by_participant, start_cluster
 from hosting.http_participant import PartnerSelectionPolicy, play_all
 from hosting.otree_server import free_port, is_disconnect_noise, tracebacks
 from hosting.postgres import _run, postgres_bin_dir
@@ -57,8 +56,7 @@ def play_through_haproxy(cluster, sessions) -> list:
                                server_name=session['server'])
             for session in sessions for i, p in enumerate(session['participants'])]
         try:
-            with browser_like_websockets():
-                await play_all(people)
+            await play_all(people)
         finally:
             for person in people:
                 await person.client.aclose()
