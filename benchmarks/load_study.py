@@ -171,6 +171,7 @@ class Run:
     server_cpu: float = 0.0
     client_cpu: float = 0.0
     rounds: int = 0
+    sql_statements: int = 0  # statements the server ran while people played (--sql-stats), 0 = not counted
 
     def timings(self, kinds=LATENCY_KINDS):
         return [t for p in self.people for t in p.timings if t.kind in kinds]
@@ -280,6 +281,22 @@ def slowest_pages(run: Run, count: int = 4) -> str:
     return ', '.join(f'{k} {ms:.0f}' for ms, k in p95)
 
 
+def sql_statements(postgres, reset: bool = False):
+    """pg_stat_statements of oTree's database (--sql-stats): reset it, or (total calls, the 12 most called
+    statements as text)."""
+    with postgres.connect_as_superuser() as connection, connection.cursor() as cursor:
+        cursor.execute('CREATE EXTENSION IF NOT EXISTS pg_stat_statements')
+        if reset:
+            cursor.execute('SELECT pg_stat_statements_reset()')
+            return None
+        cursor.execute('''SELECT calls, regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements
+                          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                          ORDER BY calls DESC''')
+        rows = cursor.fetchall()
+    top = '\n'.join(f'    {calls:>7}  {query[:150]}' for calls, query in rows[:12])
+    return sum(calls for calls, _ in rows), top
+
+
 @contextlib.contextmanager
 def profiled(pid: int, directory, name: str):
     """py-spy samples the server (and its children) while the block runs: DIR/NAME.txt, collapsed stacks
@@ -336,10 +353,16 @@ def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run
                           extra_env={'OTREE_MAX_ROUNDS': str(args.max_rounds)})
     try:
         session = server.create_session(app.config, participants, num_rounds=args.rounds)
+        if args.sql_stats:
+            sql_statements(postgres, reset=True)
         server_cpu, client_cpu = process_group_cpu_seconds(server.process.pid), time.process_time()
         with profiled(server.process.pid, args.profile, f'{app_name}-{participants}'):
             asyncio.run(play(server, session, app, args, run))
         run.server_cpu = process_group_cpu_seconds(server.process.pid) - server_cpu
+        if args.sql_stats:
+            run.sql_statements, top = sql_statements(postgres)
+            log(f'  SQL statements run while people played: {run.sql_statements} '
+                f'({run.sql_statements / max(run.submissions, 1):.1f} per submission); most called:\n{top}')
         run.client_cpu = time.process_time() - client_cpu
         with postgres.connect() as connection, connection.cursor() as cursor:
             stored, run.timeouts = app.stored(cursor, args.rounds)
@@ -384,7 +407,7 @@ def machine_description(postgres) -> str:
 def table(runs: list) -> str:
     header = ('app', 'participants', 'submissions', 'duration s', 'submissions/s', 'p50 ms', 'p95 ms',
               'p99 ms', 'HTTP 5xx', 'failed', 'timeouts', 'decisions sent / in DB', 'lost/extra/differing',
-              'server CPU %', 'server CPU ms / submission', 'client CPU %', 'page loads / participant-round',
+              'server CPU %', 'server CPU ms / submission', 'SQL statements / submission', 'client CPU %', 'page loads / participant-round',
               'requests / participant-round', 'gate visits / posts / live requests (most per visit)')
     rows = [header, tuple('---' for _ in header)]
     for r in runs:
@@ -394,6 +417,7 @@ def table(runs: list) -> str:
                      r.http_5xx, len(r.failures) + r.unfinished, r.timeouts, f'{d["sent"]} / {d["stored"]}',
                      f'{d["lost"]}/{d["extra"]}/{d["differing"] + d["duplicated"]}',
                      f'{100 * r.server_cpu / r.duration:.0f}', f'{r.cpu_ms_per_submission:.1f}',
+                     f'{r.sql_statements / r.submissions:.1f}' if r.sql_statements and r.submissions else '–',
                      f'{100 * r.client_cpu / r.duration:.0f}',
                      f'{r.per_participant_round(r.page_loads):.2f}', f'{r.per_participant_round(r.requests):.2f}',
                      f'{r.gate_visits} / {len(r.timings(("gate_retry",)))} / {r.gate_live} ({r.gate_live_most})'))
@@ -424,6 +448,11 @@ def parse_args(argv=None):
                         help='participants open their link at a uniform random time in this window')
     parser.add_argument('--apps', default='partner_selection,trust_game')
     parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--synchronous-commit', choices=('on', 'off'), default='off',
+                        help="PostgreSQL's synchronous_commit (off: a commit does not wait for the WAL flush; "
+                             'docs/hosting.md states the trade-off)')
+    parser.add_argument('--sql-stats', action='store_true',
+                        help='count the SQL statements per run (pg_stat_statements) and log the most called')
     parser.add_argument('--profile', metavar='DIR', default=None,
                         help='sample each server with py-spy into DIR (collapsed stacks and a top list per run)')
     args = parser.parse_args(argv)
@@ -441,11 +470,18 @@ def parse_args(argv=None):
     return args
 
 
+def postgres_settings(args) -> dict:
+    settings = dict(synchronous_commit=args.synchronous_commit)
+    if args.sql_stats:
+        settings['shared_preload_libraries'] = 'pg_stat_statements'
+    return settings
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix='load-study-', dir='/tmp'))
     os.chmod(base, 0o755)  # the postgres user must be able to enter it
-    postgres = start_postgres(base / 'postgres')
+    postgres = start_postgres(base / 'postgres', settings=postgres_settings(args))
     runs = []
     try:
         machine = machine_description(postgres)
@@ -457,7 +493,8 @@ def main(argv=None) -> int:
         postgres.stop()
         shutil.rmtree(base, ignore_errors=True)
     print(f'Machine: {machine}')
-    print(f'{args.rounds} rounds played (OTREE_MAX_ROUNDS={args.max_rounds}), {args.think_seconds:g} s ±50 % '
+    print(f'PostgreSQL synchronous_commit={args.synchronous_commit}. '
+          f'{args.rounds} rounds played (OTREE_MAX_ROUNDS={args.max_rounds}), {args.think_seconds:g} s ±50 % '
           f'on each page, arrivals spread over {args.ramp_seconds:g} s; latency = start, submit and '
           'wait-page reload loads (redirects included); CPU % of one core.\n')
     print(table(runs))

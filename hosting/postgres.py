@@ -78,12 +78,23 @@ class Postgres:
         connection.autocommit = True
         return connection
 
+    def connect_as_superuser(self):
+        """A psycopg2 connection (autocommit) as the cluster's superuser, over its socket (extensions, stats)."""
+        import psycopg2
+
+        connection = psycopg2.connect(host=str(self.directory), port=self.port, user='postgres', dbname=DB_NAME)
+        connection.autocommit = True
+        return connection
+
     def stop(self) -> None:
         stop_postgres(self.directory)
 
 
-def start_postgres(directory: Path, port: int = 0) -> Postgres:
-    """initdb (once) + start on 127.0.0.1:`port` (0 = free port) + create role and database (once)."""
+def start_postgres(directory: Path, port: int = 0, settings: dict = None) -> Postgres:
+    """initdb (once) + start on 127.0.0.1:`port` (0 = free port) + create role and database (once).
+
+    ``settings``: server settings on top of the defaults below (name → value, as `postgres -c`); the default
+    synchronous_commit=off is this private cluster's (benchmarks, tests), see docs/hosting.md for a study's."""
     directory = Path(directory).resolve()
     bin_dir = postgres_bin_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -102,7 +113,8 @@ def start_postgres(directory: Path, port: int = 0) -> Postgres:
         password_file.write_text(secrets.token_hex(12))
     port = port or free_port()
     log_file = directory / 'postgres.log'
-    options = f'-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=200 -c synchronous_commit=off'
+    chosen = dict(listen_addresses='127.0.0.1', max_connections=200, synchronous_commit='off') | (settings or {})
+    options = f'-p {port} -k {directory} ' + ' '.join(f'-c {name}={value}' for name, value in chosen.items())
     _run([str(bin_dir / 'pg_ctl'), '-D', str(data_dir), '-l', str(log_file), '-o', options,
           '-w', '-t', '60', 'start'], 'pg_ctl start')
     (directory / 'port').write_text(str(port))

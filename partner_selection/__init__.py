@@ -5,6 +5,7 @@ from otree.api import *
 from game_logic import round_engine, session_config, society
 from game_logic.payoffs import InvalidAmount, validate_return
 from study import ai_decisions, journey
+from study.journey import peek
 from study.forms import CleanInputPage
 from study.config import GameConstants, ai_settings_of, build_config, config_of, game_vars
 from study.config import is_last_round, is_played_round
@@ -163,17 +164,20 @@ AICall = ai_decisions.ai_call_model(Group, __name__)
 
 
 # FUNCTIONS
+def role_of(player: Player) -> str:
+    return peek(player.participant, 'ps_role')
+
+
 def is_excluded(player: Player) -> bool:
-    return bool(player.participant.excluded)
+    return bool(peek(player.participant, 'excluded'))
 
 
 def is_selector(player: Player) -> bool:
-    return player.participant.ps_role == C.SELECTOR and not is_excluded(player)
+    return role_of(player) == C.SELECTOR and not is_excluded(player)
 
 
 def is_active_candidate(player: Player) -> bool:
-    pp = player.participant
-    return pp.ps_role == C.CANDIDATE and not pp.excluded and not pp.dropped
+    return role_of(player) == C.CANDIDATE and not journey.is_out(player.participant)
 
 
 def creating_session(subsession: Subsession):
@@ -244,7 +248,7 @@ def exit_vars(player: Player) -> dict:
 def group_counts(group: Group) -> dict:
     """The group as formed (not as configured): its selectors (human and AI), human candidates and AI
     candidates."""
-    roles = [p.participant.ps_role for p in group.get_players()]
+    roles = [role_of(p) for p in group.get_players()]
     config = config_of(group)
     return dict(num_selectors=roles.count(C.SELECTOR) + config.num_ai_selectors, num_human=roles.count(C.CANDIDATE),
                 num_ai=config.num_ai_candidates)
@@ -261,10 +265,10 @@ def common_vars(player: Player) -> dict:
         game_vars(player),
         **{name: getattr(config, name) for name in CONFIG_ON_PAGES},
         **composition_vars(**group_counts(player.group)),
-        is_selector=player.participant.ps_role == C.SELECTOR,
+        is_selector=role_of(player) == C.SELECTOR,
         # How selectors see a human candidate (what the AI candidates' prompts say about themselves); for
         # candidates only: a selector's page holds nothing computed from a kind.
-        own_badge=society.badge_for('human', player.treatment) if player.participant.ps_role == C.CANDIDATE else '',
+        own_badge=society.badge_for('human', player.treatment) if role_of(player) == C.CANDIDATE else '',
         before_grouping=False,
         treatment=player.treatment,
         identity_shown=player.treatment != 'hidden',
@@ -498,9 +502,7 @@ class AIChoicesGate(ai_decisions.AIGate):
 
     @staticmethod
     def is_displayed(player: Player):
-        pp = player.participant
-        return (is_played_round(player) and not pp.excluded and not pp.dropped
-                and not AIChoicesGate.is_open(player))
+        return is_played_round(player) and not journey.is_out(player.participant) and not AIChoicesGate.is_open(player)
 
 
 class Return(CleanInputPage, DecisionPage):
@@ -570,8 +572,7 @@ class ReturnsGate(ai_decisions.AIGate):
 
     @staticmethod
     def is_displayed(player: Player):
-        pp = player.participant
-        return (is_played_round(player) and not pp.excluded and not pp.dropped
+        return (is_played_round(player) and not journey.is_out(player.participant)
                 and not ai_decisions.has_bots(player.group))
 
 
@@ -579,13 +580,12 @@ class Feedback(InfoPage):
 
     @staticmethod
     def is_displayed(player: Player):
-        pp = player.participant
-        return is_played_round(player) and not pp.excluded and not pp.dropped
+        return is_played_round(player) and not journey.is_out(player.participant)
 
     @staticmethod
     def vars_for_template(player: Player):
         data = common_vars(player)
-        if player.participant.ps_role == C.SELECTOR:
+        if role_of(player) == C.SELECTOR:
             labels = dict(zip(player.offered_candidate_ids.split(';'), player.offered_display_labels.split(';')))
             data.update(
                 chosen_label=labels.get(player.chosen_candidate_id, ''),

@@ -13,6 +13,7 @@ import time
 
 from game_logic import society
 from study.config import config_of
+from study.journey import peek
 
 from . import C, Group, Player, Subsession
 
@@ -53,7 +54,7 @@ def send_away(group: Group):
 
 
 def is_left_over(player: Player) -> bool:
-    return player.participant.vars.get('exclusion_reason') == LEFT_OVER
+    return peek(player.participant, 'exclusion_reason') == LEFT_OVER
 
 
 def copy_group_setup(source: Group, group: Group):
@@ -77,8 +78,8 @@ def form_lab_groups(subsession: Subsession):
     intro app sit in one group of their own that never plays. The same groups in every round."""
     config = config_of(subsession)
     players = sorted(subsession.get_players(), key=lambda p: p.participant.id_in_session)
-    qualified = [p.id_in_subsession for p in players if not p.participant.vars.get('excluded')]
-    out = [p.id_in_subsession for p in players if p.participant.vars.get('excluded')]
+    qualified = [p.id_in_subsession for p in players if not peek(p.participant, 'excluded')]
+    out = [p.id_in_subsession for p in players if peek(p.participant, 'excluded')]
     matrix = society.split_into_groups(qualified, config.group_size) if qualified else []
     matrix = matrix + ([out] if out else [])
     for round_number in range(1, config.num_rounds + 1):

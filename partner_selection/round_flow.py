@@ -14,7 +14,9 @@ from study import ai_decisions
 from study.text import clean_text, escape_text
 from study.config import ai_settings_of, config_of
 
-from . import C, AICall, AISelector, Candidate, Group, Player, group_counts, is_selector
+from study.journey import peek
+
+from . import C, AICall, AISelector, Candidate, Group, Player, group_counts, is_selector, role_of
 
 
 def round_rules(obj) -> RoundRules:
@@ -89,7 +91,7 @@ def start_round(group: Group):
     config = config_of(group)
     seats = [
         HumanCandidateSeat(pp.candidate_id, pp.code, pp.timeout_streak, bool(pp.dropped), bool(pp.excluded))
-        for pp in (p.participant for p in group.get_players()) if pp.ps_role == C.CANDIDATE
+        for pp in (p.participant for p in group.get_players()) if peek(pp, 'ps_role') == C.CANDIDATE
     ]
     participants = {p.participant.code: p.participant for p in group.get_players()}
     for seat in round_engine.round_candidates(seats, config.num_ai_candidates, round_rules(group)):
@@ -367,7 +369,7 @@ def process_choices(group: Group):
                                    'return', ai_view(group, candidate), **return_kwargs(slot))
     group.ai_returns_requested_at = time.time()
     for player in group.get_players():
-        if player.participant.ps_role == C.CANDIDATE and player.candidate_id in slots:
+        if role_of(player) == C.CANDIDATE and player.candidate_id in slots:
             player.return_slots = ';'.join(slot.selector_code for slot in slots[player.candidate_id].slots)
 
 
@@ -409,7 +411,7 @@ def ai_return_keys(group: Group) -> list:
 
 def human_returns_in(group: Group) -> bool:
     """Every chosen human candidate has decided (or its Return page timed out)."""
-    return all(has_returned(p) for p in group.get_players() if p.participant.ps_role == C.CANDIDATE)
+    return all(has_returned(p) for p in group.get_players() if role_of(p) == C.CANDIDATE)
 
 
 def has_returned(player: Player) -> bool:
@@ -435,7 +437,7 @@ def try_settle_round(group: Group, wait: bool = False, force: bool = False) -> b
         return False
     if force:  # otherwise every human return is in (ready, or bots all at ReturnsWaitPage)
         for player in group.get_players():
-            if player.participant.ps_role == C.CANDIDATE and not has_returned(player):
+            if role_of(player) == C.CANDIDATE and not has_returned(player):
                 time_out_returns(player)
     settle_round(group, wait)
     group.round_settled = True
@@ -461,7 +463,7 @@ def settle_round(group: Group, wait: bool):
     seats = {selector_code(seat): seat for seat in seat_list}
     returns = {}
     for player in players.values():
-        if player.participant.ps_role == C.CANDIDATE:
+        if role_of(player) == C.CANDIDATE:
             for field, selector in return_slots(player, seat_list):
                 value = player.field_maybe_none(field) or 0
                 returns[selector_code(selector)] = Return(value, player.candidate_return_timed_out, False)
@@ -491,7 +493,7 @@ def settle_round(group: Group, wait: bool):
         row.amount_returned, row.returns, row.payoff = result.amount_returned, result.returns, result.payoff
         row.return_timed_out, row.return_fallback = result.return_timed_out, result.return_fallback
     for player in players.values():
-        if player.participant.ps_role == C.CANDIDATE and not player.participant.excluded:
+        if role_of(player) == C.CANDIDATE and not peek(player.participant, 'excluded'):
             player.payoff = outcome.candidates[player.candidate_id].payoff
     if group.round_number == config_of(group).num_rounds:
         for seat in seats.values():

@@ -81,12 +81,12 @@ def form_pairs(subsession: Subsession):
     played round; those routed out sit in one group of their own that never plays."""
     config = config_of(subsession)
     players = sorted(subsession.get_players(), key=lambda p: p.participant.id_in_session)
-    qualified = [p for p in players if not p.participant.vars.get('excluded')]
+    qualified = [p for p in players if not journey.peek(p.participant, 'excluded')]
     if config.partner == 'human' and len(qualified) % 2:
         journey.exclude(qualified[-1].participant, 'left_over')
         qualified = qualified[:-1]
     ids = [p.id_in_subsession for p in qualified]
-    out = [p.id_in_subsession for p in players if p.participant.vars.get('excluded')]
+    out = [p.id_in_subsession for p in players if journey.peek(p.participant, 'excluded')]
     for round_number in range(1, config.num_rounds + 1):
         pairs = trust_group_matrix(len(ids), round_number, config.partner, config.rematch) if ids else []
         matrix = [[ids[i - 1] for i in pair] for pair in pairs]
