@@ -93,6 +93,7 @@ class SelectorView:
     cards: tuple
     history: tuple = ()
     past_rounds: tuple = ()
+    candidate_capacity: int = 0  # selectors one candidate can take per round (0: no limit), as the rules say
 
     def __post_init__(self):
         if not self.cards or not all(isinstance(c, SelectorCard) for c in self.cards):
@@ -406,8 +407,18 @@ def rules_values(view: SelectorView, persona: str = '') -> dict:
         label_rule_text=('Each candidate carries a label saying "AI" or "Human".' if view.identity_shown
                          else 'You will not be told which candidate is which.'),
         max_message_length=view.max_message_length, amount_rule_text=amount, multiplier=view.multiplier,
-        endowment=view.endowment, belief_rule_text=beliefs,
+        endowment=view.endowment, belief_rule_text=beliefs, capacity_rule_text=_capacity_text(view),
     )
+
+
+def _capacity_text(view: SelectorView) -> str:
+    # The words of the rules box (partner_selection/rules.html); empty without a capacity.
+    n = view.candidate_capacity
+    if not n:
+        return ''
+    return (f'A candidate can take at most {n} selector{"s" if n != 1 else ""} per round. When more choose the '
+            'same candidate, the choices are taken in a random order; a selector whose candidate is already full '
+            'is moved, at random, to one of the other candidates with room, and is told so with the results. ')
 
 
 def cards_text(view: SelectorView) -> str:

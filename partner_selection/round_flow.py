@@ -233,6 +233,7 @@ def selector_view(seat) -> SelectorView:
         belief_bonus=config.belief_bonus, belief_payment=config.belief_payment,
         persistent_labels=config.persistent_candidate_labels, cards=selector_cards(seat),
         history=[vars(row) for row in selector_history(seat)], past_rounds=past,
+        candidate_capacity=config.candidate_capacity,
     )
 
 

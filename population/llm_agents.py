@@ -100,7 +100,8 @@ def selector_view(config, round_number: int, treatment: str, cards, past: list) 
         selector_chooses_amount=c.selector_chooses_amount,
         elicit_beliefs=round_engine.elicits_beliefs(c.elicit_beliefs, treatment), belief_bonus=c.belief_bonus,
         belief_payment=c.belief_payment, persistent_labels=c.persistent_candidate_labels,
-        cards=_selector_cards(cards), history=history, past_rounds=past_rounds)
+        cards=_selector_cards(cards), history=history, past_rounds=past_rounds,
+        candidate_capacity=c.candidate_capacity)
 
 
 def _selector_cards(cards) -> tuple:

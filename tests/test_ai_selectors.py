@@ -219,6 +219,19 @@ def test_the_prompt_shows_cards_badges_history_and_rules_as_the_page_does():
     assert 'You will not be told which candidate is which.' in hidden[0]['content']
 
 
+def test_the_prompt_states_the_capacity_rule_as_the_rules_box_does():
+    from pathlib import Path
+    system = choice_messages(view(candidate_capacity=2))[0]['content']
+    rule = 'A candidate can take at most 2 selectors per round.'
+    assert rule in system
+    # the same sentence as the human's rules box (partner_selection/rules.html)
+    page = (Path(__file__).resolve().parents[1] / 'partner_selection' / 'rules.html').read_text()
+    assert 'is moved, at random, to one of the other candidates with room, and is told so with the results.' in page
+    assert 'is moved, at random, to one of the other candidates with room, and is told so with the results.' in system
+    assert 'at most 1 selector per round.' in choice_messages(view(candidate_capacity=1))[0]['content']
+    assert 'can take at most' not in choice_messages(view())[0]['content']
+
+
 def test_a_bad_selector_setting_is_refused():
     with pytest.raises(ValueError, match='policy must be one of'):
         SelectorSettings('oracle')
