@@ -258,6 +258,55 @@ def start_llama_server(port: int | None = None, n_threads: int = 2, n_ctx: int =
                        f'(exit code {process.returncode}); log tail:\n{tail}')
 
 
+LLAMA_SERVER_BIN = REPO / '.venv-llm' / 'bin' / 'llama-server'
+NATIVE_SETUP_HINT = 'run `bash scripts/setup_llama_server.sh` (builds llama.cpp\'s llama-server into .venv-llm/bin)'
+
+
+def wait_for_models(base_url: str, process: subprocess.Popen, wait_seconds: float) -> bool:
+    """True once base_url/models answers 200; False if the process exits or wait_seconds pass."""
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if httpx.get(f'{base_url}/models', timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def start_native_llama_server(parallel: int = 16, port: int | None = None, n_threads: int = 2,
+                              ctx_per_slot: int = 1024, wait_seconds: float = 120.0):
+    """Start llama.cpp's own `llama-server` (.venv-llm/bin/llama-server, scripts/setup_llama_server.sh) with
+    SmolLM2 and `parallel` slots decoded together (continuous batching); returns (base_url, process, log_path).
+
+    The context is ctx_per_slot x parallel tokens (llama-server divides --ctx-size among its slots). The chat
+    template is the one in the GGUF file (--jinja); response_format {"type": "json_object"} becomes a JSON
+    grammar. Raises RuntimeError (with the log tail) if it does not answer /v1/models in time.
+    """
+    if not LLAMA_SERVER_BIN.exists():
+        raise RuntimeError(f'{LLAMA_SERVER_BIN} is missing; {NATIVE_SETUP_HINT}')
+    model = smollm2_model_path()
+    port = port or free_port()
+    log_file = tempfile.NamedTemporaryFile('w+b', prefix='llama-native-', suffix='.log', delete=False)
+    process = subprocess.Popen(
+        [str(LLAMA_SERVER_BIN), '--model', str(model), '--host', '127.0.0.1', '--port', str(port),
+         '--parallel', str(parallel), '--cont-batching', '--threads', str(n_threads),
+         '--threads-batch', str(n_threads), '--ctx-size', str(ctx_per_slot * parallel), '--jinja',
+         '--no-webui'],
+        stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, 'OMP_WAIT_POLICY': os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')})
+    base_url = f'http://127.0.0.1:{port}/v1'
+    if wait_for_models(base_url, process, wait_seconds):
+        return base_url, process, log_file.name
+    stop_process(process)
+    tail = Path(log_file.name).read_text(errors='replace')[-2000:]
+    raise RuntimeError(f'llama-server did not come up on port {port} within {wait_seconds:.0f} s '
+                       f'(exit code {process.returncode}); log tail:\n{tail}')
+
+
 def stop_process(process: subprocess.Popen) -> None:
     """Stop the server's whole process group (it was started in its own session)."""
     if process.poll() is not None:
