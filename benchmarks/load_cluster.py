@@ -11,6 +11,7 @@ Server CPU of the cluster is the sum over its servers (and HAProxy, shown separa
     python3 benchmarks/load_cluster.py                                   # 50, 200, 500; both apps
     python3 benchmarks/load_cluster.py --participants 20 --rounds 1 --apps partner_selection  # smoke
     python3 benchmarks/load_cluster.py --participants 500 --think-seconds 15
+    python3 benchmarks/load_cluster.py --cluster-apps partner_selection   # trust_game on one server only
 
 Run it on an otherwise idle machine: it measures how far the servers' processes get, and every other
 process on the cores takes from them. Progress goes to stderr, the table to stdout.
@@ -114,16 +115,21 @@ def run_cluster(postgres, base: Path, app_name: str, participants: int, args):
 
 def main(argv=None) -> int:
     parser_argv = list(sys.argv[1:] if argv is None else argv)
-    servers = 2
+    servers, cluster_apps = 2, None
     if '--servers' in parser_argv:
         at = parser_argv.index('--servers')
         servers = int(parser_argv[at + 1])
         del parser_argv[at:at + 2]
+    if '--cluster-apps' in parser_argv:  # the apps also run on the cluster (default: all of --apps)
+        at = parser_argv.index('--cluster-apps')
+        cluster_apps = [a.strip() for a in parser_argv[at + 1].split(',')]
+        del parser_argv[at:at + 2]
     args = load_study.parse_args(parser_argv)
     args.servers = servers
+    cluster_apps = args.apps if cluster_apps is None else cluster_apps
     base = Path(tempfile.mkdtemp(prefix='load-cluster-', dir='/tmp'))
     os.chmod(base, 0o755)  # the postgres user must be able to enter it
-    postgres = start_postgres(base / 'postgres')
+    postgres = start_postgres(base / 'postgres', settings=load_study.postgres_settings(args))
     _run([str(postgres_bin_dir() / 'psql'), '-h', str(postgres.directory), '-p', str(postgres.port), '-U',
           'postgres', '-d', 'postgres', '-c', 'ALTER ROLE otree CREATEDB'], 'ALTER ROLE')  # a database per server
     runs = []
@@ -133,7 +139,8 @@ def main(argv=None) -> int:
         for n in args.participants:
             for app in args.apps:
                 runs.append(load_study.run_one(postgres, base, app, n, args))
-                runs.append(run_cluster(postgres, base, app, n, args))
+                if app in cluster_apps:
+                    runs.append(run_cluster(postgres, base, app, n, args))
     finally:
         postgres.stop()
         shutil.rmtree(base, ignore_errors=True)
@@ -142,8 +149,11 @@ def main(argv=None) -> int:
           f'on each page, arrivals spread over {args.ramp_seconds:g} s; CPU % of one core (cluster: all '
           'servers summed).\n')
     print(load_study.table(runs))
+    if load_study.ratios(runs):
+        print('\n' + load_study.ratios(runs))
     print()
-    for one, many in zip(runs[::2], runs[1::2]):
+    pairs = [(one, many) for one, many in zip(runs, runs[1:]) if many.app.startswith(f'{one.app} (')]
+    for one, many in pairs:
         if one.throughput and one.latency_ms(95):
             print(f'- {one.app} {one.participants}: {args.servers} servers / 1 server throughput '
                   f'{many.throughput / one.throughput:.2f}, p95 latency {many.latency_ms(95) / one.latency_ms(95):.2f}')

@@ -47,17 +47,9 @@ def ai_call_model(group_model, app_name: str):
 
 
 def has_bots(group) -> bool:
-    """oTree's command-line bots cannot run a gate page's JavaScript; for them collection blocks.
-
-    Bots play whole sessions (oTree marks every participant of a bot session at its creation), so the answer
-    is the session's and is kept per session: most requests ask it, and asking the group costs a query."""
-    code = group.session.code
-    if code not in _SESSION_HAS_BOTS:
-        _SESSION_HAS_BOTS[code] = any(p.participant._is_bot for p in group.get_players())
-    return _SESSION_HAS_BOTS[code]
-
-
-_SESSION_HAS_BOTS: dict = {}
+    # oTree's command-line bots cannot run a gate page's JavaScript; for them collection blocks. Not kept per
+    # session: oTree marks the participants as bots after the session was created (bots/runner.py).
+    return any(p.participant._is_bot for p in group.get_players())
 
 
 def start(key: str, partner, decision: str, view, **kwargs) -> None:
