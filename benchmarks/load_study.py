@@ -293,8 +293,16 @@ def sql_statements(postgres, reset: bool = False):
                           WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                           ORDER BY calls DESC''')
         rows = cursor.fetchall()
-    top = '\n'.join(f'    {calls:>7}  {query[:150]}' for calls, query in rows[:12])
+    top = '\n'.join(f'    {calls:>7}  {_short_statement(query)}' for calls, query in rows[:16])
     return sum(calls for calls, _ in rows), top
+
+
+def _short_statement(query: str) -> str:
+    """A statement as the log shows it: its table and its WHERE clause (which tell apart the SELECTs of one
+    table), not its column list."""
+    if query.startswith('SELECT') and ' FROM ' in query:
+        return 'SELECT … FROM ' + query.split(' FROM ', 1)[1][:140]
+    return query[:150]
 
 
 @contextlib.contextmanager
