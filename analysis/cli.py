@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument('--candidates', metavar='CANDIDATES.csv', nargs='+',
                         help='partner_selection candidates export (custom_export_candidates): adds message '
                              'length and message-return analyses')
+    report.add_argument('--ai-calls', metavar='AI_CALLS.csv', nargs='+',
+                        help='AI-calls export (custom_export_ai_calls, or a population run\'s ai_calls.csv): adds '
+                             'the AI agents\' fallback shares (CIs clustered by agent), reasons, latency and tokens')
     report.add_argument('--out', metavar='DIR', required=True, help='output folder (created if missing)')
     report.add_argument('--n-boot', type=int, default=1000,
                         help='bootstrap replicates for the AI-choice share CIs (default 1000)')
@@ -135,7 +138,7 @@ def _one_export(paths: list, out_dir) -> str:
 
 
 def _report(args) -> int:
-    from .io import load_candidates, read_export
+    from .io import load_ai_calls, load_candidates, read_export
     for name in ('n_boot', 'curve_boot', 'curve_perm', 'starts'):
         if getattr(args, name) < 0:
             raise ValueError(f'--{name.replace("_", "-")} must be 0 or more, got {getattr(args, name)}')
@@ -147,12 +150,16 @@ def _report(args) -> int:
     if args.candidates:
         args.candidates = _one_export(args.candidates, args.out)
         load_candidates(args.candidates)
+    if args.ai_calls:
+        args.ai_calls = _one_export(args.ai_calls, args.out)
+        load_ai_calls(args.ai_calls)
     import warnings
 
     from .report import WithheldStatistic, build_report
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always', WithheldStatistic)
-        path = build_report(args.export, args.out, candidates=args.candidates, n_boot=args.n_boot,
+        path = build_report(args.export, args.out, candidates=args.candidates, ai_calls=args.ai_calls,
+                            n_boot=args.n_boot,
                             curve_boot=args.curve_boot, mixed=args.mixed, per_selector=args.per_selector,
                             n_starts=args.starts, seed=args.seed, progress=not args.no_progress,
                             k_rounds=args.k_rounds, curve_perm=args.curve_perm, selectors=args.selectors)

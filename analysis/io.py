@@ -23,7 +23,7 @@ import pandas as pd
 
 # Column lists in the order the apps write them (docs/codebook.md): the apps' own definition, so a
 # renamed column fails validation here instead of silently reading the wrong field.
-from game_logic.export_schema import CANDIDATE_COLUMNS, DECISION_COLUMNS, TRUST_GAME_COLUMNS
+from game_logic.export_schema import AI_CALL_COLUMNS, CANDIDATE_COLUMNS, DECISION_COLUMNS, TRUST_GAME_COLUMNS
 
 __all__ = [
     'ExportError', 'DECISION_COLUMNS', 'CANDIDATE_COLUMNS', 'TRUST_GAME_COLUMNS', 'TREATMENTS',
@@ -40,6 +40,7 @@ _SCHEMAS = {
     'decisions': DECISION_COLUMNS,
     'candidates': CANDIDATE_COLUMNS,
     'trust_game': TRUST_GAME_COLUMNS,
+    'ai_calls': AI_CALL_COLUMNS,
 }
 # Columns added to a schema after exports were already collected: files without them still load, the
 # column read as empty (unknown).
@@ -52,6 +53,7 @@ _ADDED_LATER = {
                   'choice_reassigned', 'picked_candidate_id'),
     'candidates': (*_CONFIG_ID, *_COMPOSITION, 'ai_composition'),
     'trust_game': _CONFIG_ID,
+    'ai_calls': (*_CONFIG_ID, *_COMPOSITION),
 }
 # Columns that identify an export even when others are missing (used to name a wrong file).
 _SIGNATURES = {
@@ -166,7 +168,7 @@ def detect_export_kind(columns) -> str:
 def read_export(path) -> tuple[str, pd.DataFrame]:
     """Read and validate any export; return (kind, validated DataFrame).
 
-    kind is 'decisions', 'candidates' or 'trust_game'. Other files raise :class:`ExportError`.
+    kind is 'decisions', 'candidates', 'trust_game' or 'ai_calls'. Other files raise :class:`ExportError`.
     """
     data = _read_csv_text(path)
     try:
@@ -561,10 +563,47 @@ def validate_trust_game(data: pd.DataFrame, source: str = 'trust_game') -> pd.Da
     return out.reset_index(drop=True)
 
 
+AI_CALL_DECISIONS = ('message', 'return', 'choice')
+
+
+def validate_ai_calls(data: pd.DataFrame, source: str = 'ai_calls') -> pd.DataFrame:
+    """Check and type an AI-calls export (either app's custom_export_ai_calls, or the population engine's
+    ai_calls.csv; one row per AI decision).
+
+    Returns the data with ``round``, ``latency_ms``, ``prompt_tokens``, ``completion_tokens`` as floats
+    (tokens NaN where the endpoint reported none), ``fallback`` as 1.0/0.0 and ``decision`` checked against
+    :data:`AI_CALL_DECISIONS`. A fallback row must say why (``fallback_reason``).
+    """
+    _require_columns(data, 'ai_calls', source)
+    if data.empty:
+        raise ExportError(f'{source}: the export has a header but no rows')
+    out = data.copy()
+    for column in (c for c in _ADDED_LATER['ai_calls'] if c not in out.columns):
+        out[column] = ''
+    out['decision'] = _check_choice(out, 'decision', AI_CALL_DECISIONS, source)
+    out['round'] = _as_number(out, 'round', source, integer=True, lower=1)
+    out['latency_ms'] = _as_number(out, 'latency_ms', source, allow_empty=True, lower=0)
+    for column in ('prompt_tokens', 'completion_tokens'):
+        out[column] = _as_number(out, column, source, integer=True, allow_empty=True, lower=0)
+    out['fallback'] = _as_flag(out, 'fallback', source)
+    unexplained = (out['fallback'] == 1) & _blank(out['fallback_reason'])
+    if unexplained.any():
+        raise ExportError(f'{source}: column \'fallback_reason\' is empty where fallback is 1, at {_rows(unexplained)}')
+    for column in ('session_code', 'group_id', 'candidate_id', 'policy', 'model', 'fallback_reason'):
+        out[column] = out[column].astype(str).str.strip()
+    return out.reset_index(drop=True)
+
+
+def load_ai_calls(path) -> pd.DataFrame:
+    """Read and validate an AI-calls export; see :func:`validate_ai_calls`."""
+    return _load(path, 'ai_calls')
+
+
 _VALIDATORS = {
     'decisions': validate_decisions,
     'candidates': validate_candidates,
     'trust_game': validate_trust_game,
+    'ai_calls': validate_ai_calls,
 }
 
 

@@ -22,7 +22,8 @@ import pandas as pd  # noqa: E402
 
 from . import candidates as cand  # noqa: E402
 from . import curves, learning_curve, learning_models, regression  # noqa: E402
-from .io import ExportError, exclusion_summary, fit_sample, load_candidates, read_export  # noqa: E402
+from . import ai_calls as aic  # noqa: E402
+from .io import ExportError, exclusion_summary, fit_sample, load_ai_calls, load_candidates, read_export  # noqa: E402
 
 __all__ = ['build_report', 'plot_choice_share', 'plot_returns_by_kind', 'plot_model_comparison',
            'MIXED_AUTO_LIMIT', 'MIN_SELECTORS', 'WithheldStatistic', 'DISPLAY_NAMES', 'RESULTS_VERSION']
@@ -346,7 +347,7 @@ def q0_sensitivity(trials, model_fits: dict, n_starts: int = 5, seed: int = 0, m
                   'log_lik']]
 
 
-def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boot: int = 200, mixed: str = 'auto',
+def build_report(export, out_dir, candidates=None, ai_calls=None, n_boot: int = 1000, curve_boot: int = 200, mixed: str = 'auto',
                  per_selector: bool = False, n_starts: int = 5, seed: int = 0,
                  progress: bool = True, timings: dict | None = None, k_rounds: int = 3,
                  curve_perm: int = 199, selectors: str = 'auto') -> Path:
@@ -358,6 +359,7 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     ----------
     export : decisions export (partner_selection) or trust_game export.
     candidates : optional candidates export (messages; returns per candidate).
+    ai_calls : optional AI-calls export: the AI agents' fallback shares, reasons, latency and tokens.
     n_boot : bootstrap replicates for the AI-choice share CIs; curve_boot: for the learning-curve CIs.
     mixed : 'auto' (mixed logit only up to :data:`MIXED_AUTO_LIMIT` choices), 'on' or 'off'.
     per_selector : also fit the learning models per selector.
@@ -385,8 +387,11 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     if kind == 'candidates':
         raise ExportError(f'{export}: this is the candidates export; give the decisions export as EXPORT '
                           'and this file with --candidates')
+    if kind == 'ai_calls':
+        raise ExportError(f'{export}: this is the AI-calls export; give the decisions export as EXPORT '
+                          'and this file with --ai-calls')
     if kind == 'trust_game':
-        return _trust_game_report(data, out_dir, export, n_boot, seed)
+        return _trust_game_report(data, out_dir, export, n_boot, seed, ai_calls)
     cand_data = load_candidates(candidates) if candidates else None
     mark('read export')
     page = _Page('Partner selection: analysis report', out_dir)
@@ -660,6 +665,7 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     steps.update()
     steps.close()
     mark('beliefs')
+    results['ai_calls'] = _ai_calls_section(page, ai_calls)
     page.text(f'Report built in {time.time() - started:.1f} s. Tables as CSV: {", ".join(page.tables)}; headline '
               'estimates: results.json.')
     results['withheld'] = list(page.warnings)
@@ -672,7 +678,26 @@ def build_report(export, out_dir, candidates=None, n_boot: int = 1000, curve_boo
     return path
 
 
-def _trust_game_report(data: pd.DataFrame, out_dir: Path, export, n_boot: int, seed: int) -> Path:
+def _ai_calls_section(page, ai_calls) -> dict | None:
+    """The AI agents' calls (analysis.ai_calls), if an AI-calls export was given; its results.json entry."""
+    if not ai_calls:
+        return None
+    calls = load_ai_calls(ai_calls)
+    page.heading('AI calls')
+    page.text(f'AI-calls export: {ai_calls} ({len(calls)} calls). A fallback is a decision the configured '
+              'fallback policy made instead of the agent (timeout, unreachable endpoint, a reply outside the '
+              f'schema); CIs are clustered by agent and withheld with fewer than {aic.MIN_AGENTS} agents.')
+    summary = aic.call_summary(calls)
+    page.table('Calls, fallbacks, latency and tokens by decision and policy', summary, 'ai_calls',
+               names={'latency_ms_median': 'median latency (ms)', 'latency_ms_p95': 'p95 latency (ms)',
+                      'prompt_tokens_mean': 'mean prompt tokens', 'completion_tokens_mean': 'mean completion tokens'})
+    reasons = aic.fallback_reasons(calls)
+    if not reasons.empty:
+        page.table('Why calls fell back', reasons, 'ai_call_fallback_reasons')
+    return dict(file=str(ai_calls), summary=_records(summary), fallback_reasons=_records(reasons))
+
+
+def _trust_game_report(data: pd.DataFrame, out_dir: Path, export, n_boot: int, seed: int, ai_calls=None) -> Path:
     """Assigned-partner baseline: amount sent by round, identity treatment and true partner kind."""
     sample = data[~data['excluded_from_fit']]
     page = _Page('Trust game: analysis report', out_dir)
@@ -701,6 +726,7 @@ def _trust_game_report(data: pd.DataFrame, out_dir: Path, export, n_boot: int, s
               'returns by trustee kind.')
     returns = returns.assign(return_share=returns['amount_returned'] / returns['amount_received'].replace(0, np.nan))
     page.table('Returns by trustee kind', cand.returns_by_kind(returns, kind='kind'), 'trust_returns_by_kind')
+    _ai_calls_section(page, ai_calls)
     path = out_dir / 'report.html'
     path.write_text(page.render(), encoding='utf-8')
     return path

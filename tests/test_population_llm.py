@@ -10,7 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from analysis.io import detect_export_kind, read_export
+from analysis.ai_calls import call_summary
+from analysis.io import detect_export_kind, load_ai_calls, read_export
 from game_logic import export_schema
 from game_logic.session_config import ConfigError
 from population import from_mapping, run, run_fast, write_exports
@@ -88,8 +89,10 @@ def test_llm_candidates_and_selectors_write_exports_the_analysis_reads_and_log_e
     config = llm_society(server.base_url)
     paths = write_exports(run(config), tmp_path)
     assert read_export(paths['decisions'])[0] == 'decisions' and read_export(paths['candidates'])[0] == 'candidates'
-    # the analysis tells the AI-calls file from the others by its header (and reads only those two)
+    # the analysis tells the AI-calls file from the others by its header, and reads it
     assert detect_export_kind(pd.read_csv(paths['ai_calls'], nrows=0).columns) == 'ai_calls'
+    summary = call_summary(load_ai_calls(paths['ai_calls']), by=['decision'])
+    assert summary['n_calls'].sum() == len(server.requests) and (summary['n_fallback'] == 0).all()
     decisions = pd.read_csv(paths['decisions'], keep_default_na=False)
     calls = pd.read_csv(paths['ai_calls'], keep_default_na=False)
     assert pd.read_csv(paths['ai_calls'], nrows=0).columns.tolist() == export_schema.AI_CALL_COLUMNS
