@@ -172,6 +172,7 @@ class Run:
     client_cpu: float = 0.0
     rounds: int = 0
     sql_statements: int = 0  # statements the server ran while people played (--sql-stats), 0 = not counted
+    worker_loads: int = 0  # pages oTree's timeout worker loaded or submitted for participants (server log)
 
     def timings(self, kinds=LATENCY_KINDS):
         return [t for p in self.people for t in p.timings if t.kind in kinds]
@@ -363,10 +364,14 @@ def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run
         session = server.create_session(app.config, participants, num_rounds=args.rounds)
         if args.sql_stats:
             sql_statements(postgres, reset=True)
+        log_start = len(server.log_text())
         server_cpu, client_cpu = process_group_cpu_seconds(server.process.pid), time.process_time()
         with profiled(server.process.pid, args.profile, f'{app_name}-{participants}'):
             asyncio.run(play(server, session, app, args, run))
         run.server_cpu = process_group_cpu_seconds(server.process.pid) - server_cpu
+        # oTree's timeout worker GETs the page of everyone still behind a wait page 10 s after it completed
+        # (ensure_pages_visited) and POSTs timed-out pages; both log this line. Under queueing it adds load.
+        run.worker_loads = server.log_text()[log_start:].count('Auto-submitting timed out page')
         if args.sql_stats:
             run.sql_statements, top = sql_statements(postgres)
             log(f'  SQL statements run while people played: {run.sql_statements} '
@@ -383,7 +388,8 @@ def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run
             f'{run.page_loads} page loads ({run.per_participant_round(run.page_loads):.2f} per participant-round), '
             f'{run.requests} requests in all, {run.gate_visits} gate visits with {run.gate_live} live requests '
             f'(at most {run.gate_live_most} on one visit), {silent} wait-page reloads without '
-            f'the WebSocket\'s word, p95 {run.latency_ms(95):.0f} ms, decisions {dict(run.decisions)}, '
+            f'the WebSocket\'s word, {run.worker_loads} pages loaded by oTree\'s timeout worker, '
+            f'p95 {run.latency_ms(95):.0f} ms, decisions {dict(run.decisions)}, '
             f'{"OK" if run.ok else "FAILED"}')
         passed = Counter(name.split('/')[1] if name.startswith('/') else name  # '/InitializeParticipant/<code>'
                          for p in run.people for t in p.timings for name in t.passed)
@@ -416,7 +422,8 @@ def table(runs: list) -> str:
     header = ('app', 'participants', 'submissions', 'duration s', 'submissions/s', 'p50 ms', 'p95 ms',
               'p99 ms', 'HTTP 5xx', 'failed', 'timeouts', 'decisions sent / in DB', 'lost/extra/differing',
               'server CPU %', 'server CPU ms / submission', 'SQL statements / submission', 'client CPU %', 'page loads / participant-round',
-              'requests / participant-round', 'gate visits / posts / live requests (most per visit)')
+              'requests / participant-round', 'gate visits / posts / live requests (most per visit)',
+              "pages loaded by oTree's timeout worker")
     rows = [header, tuple('---' for _ in header)]
     for r in runs:
         d = r.decisions
@@ -428,7 +435,8 @@ def table(runs: list) -> str:
                      f'{r.sql_statements / r.submissions:.1f}' if r.sql_statements and r.submissions else '–',
                      f'{100 * r.client_cpu / r.duration:.0f}',
                      f'{r.per_participant_round(r.page_loads):.2f}', f'{r.per_participant_round(r.requests):.2f}',
-                     f'{r.gate_visits} / {len(r.timings(("gate_retry",)))} / {r.gate_live} ({r.gate_live_most})'))
+                     f'{r.gate_visits} / {len(r.timings(("gate_retry",)))} / {r.gate_live} ({r.gate_live_most})',
+                     r.worker_loads))
     return '\n'.join('| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows)
 
 
