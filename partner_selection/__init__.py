@@ -310,10 +310,10 @@ from .grouping import (  # noqa: E402
     copy_group_setup, form_lab_groups, group_by_arrival_time_method, is_left_over, set_up_arrived_group,
 )
 from .round_flow import (  # noqa: E402
-    ai_selectors, choices_arrived, collect_messages, engine_cards, market_cards, offered_cards, past_rounds,
-    return_decisions, return_fields, return_slots, returns_arrived, belief_summary, page_cards, round_candidates,
-    round_rules, selector_code, selector_history, selector_seats, selector_view, start_round, time_out_returns,
-    try_collect_ai_messages, try_process_choices, try_settle_round,
+    ai_selectors, choices_arrived, collect_messages, engine_cards, human_returns_in, market_cards, offered_cards,
+    past_rounds, return_decisions, return_fields, return_slots, returns_arrived, belief_summary, page_cards,
+    round_candidates, round_rules, selector_code, selector_history, selector_seats, selector_view, start_round,
+    time_out_returns, try_collect_ai_messages, try_process_choices, try_settle_round,
 )
 
 
@@ -569,6 +569,10 @@ class ReturnsGate(ai_decisions.AIGate):
     @staticmethod
     def requested_at(group: Group) -> float:
         return group.ai_returns_requested_at
+
+    @staticmethod
+    def awaits_people(group: Group) -> bool:
+        return not human_returns_in(group)
 
     @staticmethod
     def is_displayed(player: Player):

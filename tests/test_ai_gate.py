@@ -143,3 +143,29 @@ def test_not_ready_answers_only_the_asker_and_ignores_a_bad_attempt_count(clock)
     assert answer[3]['advance'] is False
     assert answer[3]['ask_in_ms'] == pytest.approx(1000 * MIN_DELAY + 50, abs=1)
     assert gate.live_method(player_at(3), None)[3]['advance'] is False
+
+
+def test_while_a_person_has_not_decided_the_others_ask_seldom_and_that_persons_request_opens_the_gate(clock):
+    """A chosen human candidate thinks 15 s: the selectors on the returns gate ask at the release, then only
+    every GATE_PEOPLE_RETRY_SECONDS (before: at 1, 2, 4, 4 … s, about four requests per visit); the
+    candidate, arriving after deciding, asks at once and its answer (advance, to key 0) releases them all."""
+    requested = clock.now
+    decided_at = requested + 15.0
+    gate = make_gate(clock, requested, requested, holds_min_delay=True)
+    gate.awaits_people = staticmethod(lambda group: clock.now < decided_at)
+    gate.advance = staticmethod(lambda group, force=False: force or clock.now >= max(requested + MIN_DELAY,
+                                                                                      decided_at))
+    selector = player_at(1)
+    clock.now += gate.js_vars(selector)['gate_remaining_ms'] / 1000
+    answer = gate.live_method(selector, {'attempt': 0})[1]
+    assert answer['advance'] is False
+    assert answer['ask_in_ms'] == pytest.approx(1000 * ai_decisions.GATE_PEOPLE_RETRY_SECONDS + 50, abs=1)
+    clock.now = decided_at + 0.2  # the candidate's request from the gate, right after its Return page
+    assert gate.js_vars(player_at(4))['gate_remaining_ms'] == 0
+    assert gate.live_method(player_at(4), {'attempt': 0}) == {0: {'advance': True}}
+    # a person who never comes (a closed browser): the others still ask, seldom, until the deadline
+    gate.awaits_people = staticmethod(lambda group: True)
+    gate.advance = staticmethod(lambda group, force=False: force or clock.now >= requested + DEADLINE)
+    clock.now = requested
+    assert visit_gate(gate, clock, selector) <= 1 + DEADLINE / ai_decisions.GATE_PEOPLE_RETRY_SECONDS + 1
+    assert clock.now == pytest.approx(requested + DEADLINE, abs=0.2)

@@ -438,6 +438,10 @@ class ReturnGate(ai_decisions.AIGate):
         return group.ai_requested_at
 
     @staticmethod
+    def awaits_people(group: Group) -> bool:
+        return group.partner_kind == 'human' and not human_return_in(group)
+
+    @staticmethod
     def is_displayed(player: Player):
         return is_played_round(player) and not ai_decisions.has_bots(player.group)
 
