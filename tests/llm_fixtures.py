@@ -225,6 +225,21 @@ def smollm2_model_path() -> Path:
     return Path(out.stdout.strip())
 
 
+def wait_for_models(base_url: str, process: subprocess.Popen, wait_seconds: float) -> bool:
+    """True once base_url/models answers 200; False if the process exits or wait_seconds pass."""
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if httpx.get(f'{base_url}/models', timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
 def start_llama_server(port: int | None = None, n_threads: int = 2, n_ctx: int = 2048,
                        wait_seconds: float = 120.0):
     """Start `python -m llama_cpp.server` on 127.0.0.1 with SmolLM2; returns (base_url, process, log_path).
@@ -242,16 +257,8 @@ def start_llama_server(port: int | None = None, n_threads: int = 2, n_ctx: int =
         stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, 'OMP_WAIT_POLICY': os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')})
     base_url = f'http://127.0.0.1:{port}/v1'
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f'{base_url}/models', timeout=2).status_code == 200:
-                return base_url, process, log_file.name
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    if wait_for_models(base_url, process, wait_seconds):
+        return base_url, process, log_file.name
     stop_process(process)
     tail = Path(log_file.name).read_text(errors='replace')[-2000:]
     raise RuntimeError(f'llama_cpp.server did not come up on port {port} within {wait_seconds:.0f} s '
@@ -260,21 +267,6 @@ def start_llama_server(port: int | None = None, n_threads: int = 2, n_ctx: int =
 
 LLAMA_SERVER_BIN = REPO / '.venv-llm' / 'bin' / 'llama-server'
 NATIVE_SETUP_HINT = 'run `bash scripts/setup_llama_server.sh` (builds llama.cpp\'s llama-server into .venv-llm/bin)'
-
-
-def wait_for_models(base_url: str, process: subprocess.Popen, wait_seconds: float) -> bool:
-    """True once base_url/models answers 200; False if the process exits or wait_seconds pass."""
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            if httpx.get(f'{base_url}/models', timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    return False
 
 
 def start_native_llama_server(parallel: int = 16, port: int | None = None, n_threads: int = 2,
