@@ -250,18 +250,25 @@ def start_llama_server(port: int | None = None, n_threads: int = 2, n_ctx: int =
         raise RuntimeError(f'{LLM_VENV_PYTHON} is missing; {SETUP_HINT}')
     model = smollm2_model_path()
     port = port or free_port()
-    log_file = tempfile.NamedTemporaryFile('w+b', prefix='llama-server-', suffix='.log', delete=False)
-    process = subprocess.Popen(
+    return _start_server(
         [str(LLM_VENV_PYTHON), '-m', 'llama_cpp.server', '--model', str(model), '--host', '127.0.0.1',
          '--port', str(port), '--n_threads', str(n_threads), '--n_ctx', str(n_ctx)],
-        stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        'llama_cpp.server', port, wait_seconds)
+
+
+def _start_server(command: list, name: str, port: int, wait_seconds: float):
+    """Run an OpenAI-compatible server in its own session (output to a temporary log); (base_url, process,
+    log_path) once /v1/models answers, else RuntimeError with the log tail."""
+    log_file = tempfile.NamedTemporaryFile('w+b', prefix=f'{name.replace("_", "-")}-', suffix='.log', delete=False)
+    process = subprocess.Popen(
+        command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, 'OMP_WAIT_POLICY': os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')})
     base_url = f'http://127.0.0.1:{port}/v1'
     if wait_for_models(base_url, process, wait_seconds):
         return base_url, process, log_file.name
     stop_process(process)
     tail = Path(log_file.name).read_text(errors='replace')[-2000:]
-    raise RuntimeError(f'llama_cpp.server did not come up on port {port} within {wait_seconds:.0f} s '
+    raise RuntimeError(f'{name} did not come up on port {port} within {wait_seconds:.0f} s '
                        f'(exit code {process.returncode}); log tail:\n{tail}')
 
 
@@ -282,21 +289,12 @@ def start_native_llama_server(parallel: int = 16, port: int | None = None, n_thr
         raise RuntimeError(f'{LLAMA_SERVER_BIN} is missing; {NATIVE_SETUP_HINT}')
     model = smollm2_model_path()
     port = port or free_port()
-    log_file = tempfile.NamedTemporaryFile('w+b', prefix='llama-native-', suffix='.log', delete=False)
-    process = subprocess.Popen(
+    return _start_server(
         [str(LLAMA_SERVER_BIN), '--model', str(model), '--host', '127.0.0.1', '--port', str(port),
          '--parallel', str(parallel), '--cont-batching', '--threads', str(n_threads),
          '--threads-batch', str(n_threads), '--ctx-size', str(ctx_per_slot * parallel), '--jinja',
          '--no-webui'],
-        stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, 'OMP_WAIT_POLICY': os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')})
-    base_url = f'http://127.0.0.1:{port}/v1'
-    if wait_for_models(base_url, process, wait_seconds):
-        return base_url, process, log_file.name
-    stop_process(process)
-    tail = Path(log_file.name).read_text(errors='replace')[-2000:]
-    raise RuntimeError(f'llama-server did not come up on port {port} within {wait_seconds:.0f} s '
-                       f'(exit code {process.returncode}); log tail:\n{tail}')
+        'llama-server', port, wait_seconds)
 
 
 def stop_process(process: subprocess.Popen) -> None:
