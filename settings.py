@@ -87,6 +87,18 @@ SESSION_CONFIGS = [
         num_demo_participants=10,
     ),
     dict(
+        name='ps_compositions',
+        display_name='Partner selection: disclosed, AI candidates of two kinds in each group, two mixes '
+                     'rotated over groups (compositions)',
+        identity='disclosed',
+        # group 1: a prosocial AI that states its intended return and keeps it 90 % of the time, and a
+        # human-like AI keeping it half the time; group 2: the same two kinds without stated intentions.
+        # One identity, so that groups differ in the mix only (a second rotated list would cross with it).
+        compositions='prosocial_ai:0.9,human_like:0.5;human_like,prosocial_ai',
+        app_sequence=_PS['app_sequence'],
+        num_demo_participants=10,
+    ),
+    dict(
         name='ps_balanced',
         display_name='Partner selection: hidden/disclosed/false_label balanced over groups',
         treatments='hidden,disclosed,false_label',

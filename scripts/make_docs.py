@@ -60,7 +60,7 @@ when beliefs are elicited in a hidden or false_label treatment; at most 12 selec
 or an AI selector with policy `llm`); `ai_selector_policies` a comma list of policies and
 `ai_selector_params` a JSON object of the `ai_selector_model`'s parameters within their bounds (AI
 selectors: [partner_selection.md](partner_selection.md#ai-selectors)); every name in `treatments` an
-identity. `elicit_beliefs` is True in `ps_hidden`, `ps_false_label` and `ps_balanced`.
+identity. `elicit_beliefs` is True in `ps_hidden`, `ps_false_label`, `ps_ai_selectors` and `ps_balanced`.
 """
 
 
