@@ -550,7 +550,7 @@ class ReturnsWaitPage(RoundWaitPage):
 
     @staticmethod
     def is_displayed(player: Player):
-        return RoundWaitPage.is_displayed(player) and ai_decisions.has_bots(player.group)
+        return RoundWaitPage.is_displayed(player) and ai_decisions.has_bots(player)
 
 
 class ReturnsGate(ai_decisions.AIGate):
@@ -577,7 +577,7 @@ class ReturnsGate(ai_decisions.AIGate):
     @staticmethod
     def is_displayed(player: Player):
         return (is_played_round(player) and not journey.is_out(player.participant)
-                and not ai_decisions.has_bots(player.group))
+                and not ai_decisions.has_bots(player))
 
 
 class Feedback(InfoPage):

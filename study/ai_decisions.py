@@ -46,10 +46,16 @@ def ai_call_model(group_model, app_name: str):
     return type('AICall', (ExtraModel,), fields)
 
 
-def has_bots(group) -> bool:
-    # oTree's command-line bots cannot run a gate page's JavaScript; for them collection blocks. Not kept per
-    # session: oTree marks the participants as bots after the session was created (bots/runner.py).
-    return any(p.participant._is_bot for p in group.get_players())
+def has_bots(player_or_group) -> bool:
+    """The session is played by oTree's command-line bots, which cannot run a gate page's JavaScript (for
+    them collection blocks). A bot session is bots only, so one participant tells: the player's own, or a
+    group's first member's (reading every member's participant cost a query each on every page a gate's
+    is_displayed was asked about). Not kept per session: oTree marks the participants as bots only after
+    the session was created (bots/runner.py)."""
+    if hasattr(player_or_group, 'participant'):
+        return bool(player_or_group.participant._is_bot)
+    players = player_or_group.get_players()
+    return bool(players) and bool(players[0].participant._is_bot)
 
 
 def start(key: str, partner, decision: str, view, **kwargs) -> None:

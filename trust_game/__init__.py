@@ -418,7 +418,7 @@ class ResultsWaitPage(WaitPage):
 
     @staticmethod
     def is_displayed(player: Player):
-        return is_played_round(player) and ai_decisions.has_bots(player.group)
+        return is_played_round(player) and ai_decisions.has_bots(player)
 
 
 class ReturnGate(ai_decisions.AIGate):
@@ -443,7 +443,7 @@ class ReturnGate(ai_decisions.AIGate):
 
     @staticmethod
     def is_displayed(player: Player):
-        return is_played_round(player) and not ai_decisions.has_bots(player.group)
+        return is_played_round(player) and not ai_decisions.has_bots(player)
 
 
 class Results(InfoPage):
