@@ -93,8 +93,7 @@ def run_cluster(postgres, base: Path, app_name: str, participants: int, args):
         asyncio.run(play_cluster(cluster, sessions, app, args, run))
         used = [load_study.process_group_cpu_seconds(g) - b for g, b in zip(groups, before)]
         run.server_cpu = sum(used)
-        run.worker_loads = sum(s.log_text()[start:].count('Auto-submitting timed out page')
-                               for s, start in zip(cluster.servers, log_starts))
+        run.worker_loads = sum(load_study.worker_loads(s, start) for s, start in zip(cluster.servers, log_starts))
         run.client_cpu = time.process_time() - client_before
         proxy = load_study.process_group_cpu_seconds(cluster.haproxy_pid) - proxy_before
         stored, run.timeouts = {}, 0

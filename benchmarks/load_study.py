@@ -298,6 +298,13 @@ def sql_statements(postgres, reset: bool = False):
     return sum(calls for calls, _ in rows), top
 
 
+def worker_loads(server, log_start: int) -> int:
+    """Pages oTree's timeout worker loaded or submitted for participants since `log_start` (a length of the
+    server's log): 10 s after a wait page completed it GETs the page of everyone at most one page past it
+    (ensure_pages_visited), and it POSTs timed-out pages; both log this line."""
+    return server.log_text()[log_start:].count('Auto-submitting timed out page')
+
+
 def _short_statement(query: str) -> str:
     """A statement as the log shows it: its table and its WHERE clause (which tell apart the SELECTs of one
     table), not its column list."""
@@ -369,9 +376,7 @@ def run_one(postgres, base: Path, app_name: str, participants: int, args) -> Run
         with profiled(server.process.pid, args.profile, f'{app_name}-{participants}'):
             asyncio.run(play(server, session, app, args, run))
         run.server_cpu = process_group_cpu_seconds(server.process.pid) - server_cpu
-        # oTree's timeout worker GETs the page of everyone still behind a wait page 10 s after it completed
-        # (ensure_pages_visited) and POSTs timed-out pages; both log this line. Under queueing it adds load.
-        run.worker_loads = server.log_text()[log_start:].count('Auto-submitting timed out page')
+        run.worker_loads = worker_loads(server, log_start)
         if args.sql_stats:
             run.sql_statements, top = sql_statements(postgres)
             log(f'  SQL statements run while people played: {run.sql_statements} '

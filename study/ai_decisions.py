@@ -265,7 +265,8 @@ def gate_seconds_to_ask(group, requested_at: float, holds_min_delay: bool, attem
     if now < release:
         return release - now + GATE_MARGIN_SECONDS
     deadline = requested_at + config.ai_collect_deadline_seconds
-    back_off = min(GATE_FIRST_RETRY_SECONDS * 2 ** min(attempt, 16), GATE_MAX_RETRY_SECONDS)
     if people_pending:
         back_off = GATE_PEOPLE_RETRY_SECONDS
+    else:
+        back_off = min(GATE_FIRST_RETRY_SECONDS * 2 ** min(attempt, 16), GATE_MAX_RETRY_SECONDS)
     return max(0.0, min(back_off, deadline - now)) + GATE_MARGIN_SECONDS
